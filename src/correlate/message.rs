@@ -1,0 +1,101 @@
+//! `Message`: what the correlator hands to the trace model — one email, its hops, and how
+//! they connect. Plain data, fully ordered, so building spans from it is deterministic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::parse::{Arrival, Attempt, Mta, NoticeKind, Reject};
+
+/// One email as it travelled: every hop, keyed by its normalized Message-ID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Normalized Message-ID (no angle brackets). For a queue file whose `message-id=` line
+    /// never came, a synthetic `mailtrace.missing/<host>/<queue_id>`.
+    pub message_id: String,
+    /// Hops ordered by first log time, then host, then queue ID.
+    pub hops: Vec<Hop>,
+    /// Released by a limit (age, count) rather than because every hop finished.
+    pub incomplete: bool,
+    /// This message is a notification (bounce/DSN) that this hop of another message created.
+    pub notice_of: Option<NoticeOrigin>,
+}
+
+/// The hop of another message whose bounce/delay notice this message is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeOrigin {
+    pub kind: NoticeKind,
+    pub message_id: String,
+    pub host: String,
+    pub queue_id: String,
+}
+
+/// One queue file on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hop {
+    pub host: String,
+    pub queue_id: String,
+    pub mta: Mta,
+    /// Index into `Message::hops` of the upstream hop whose delivery created this one.
+    pub parent: Option<usize>,
+    /// `client=` (Postfix) or `H=` (Exim).
+    pub client: Option<String>,
+    pub sasl_username: Option<String>,
+    /// Envelope sender; "" for the null sender `<>`.
+    pub sender: Option<String>,
+    pub size: Option<u64>,
+    pub nrcpt: Option<u32>,
+    /// Exim arrival details (`<=` line), when this is an Exim hop.
+    pub arrival: Option<Arrival>,
+    /// Delivery attempts in log order.
+    pub attempts: Vec<TimedAttempt>,
+    /// Notifications this hop caused (`sender non-delivery notification: QID`).
+    pub notices: Vec<Notice>,
+    /// Rejections logged with this queue ID (`milter-reject`, `reject: … DATA`).
+    pub rejects: Vec<Reject>,
+    /// Raw lines of this hop, capped at `lines_cap` per hop (the rest only counted).
+    pub lines: Vec<HopLine>,
+    pub lines_dropped: u32,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    /// `removed` (Postfix) or `Completed` (Exim) was seen.
+    pub finished: bool,
+    /// Exim `Completed QT=`.
+    pub completed_queue_time_s: Option<f64>,
+}
+
+impl Hop {
+    /// Every recipient this hop attempted, in first-seen order, without repeats.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let arrival = self.arrival.iter().flat_map(|a| a.recipients.iter());
+        let attempted = self.attempts.iter().flat_map(|a| a.attempt.recipients.iter());
+        for r in arrival.chain(attempted) {
+            if !out.iter().any(|x| x == r) {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A delivery attempt with its log time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedAttempt {
+    pub timestamp_ns: i64,
+    pub attempt: Attempt,
+}
+
+/// A notification this hop created, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub timestamp_ns: i64,
+    pub kind: NoticeKind,
+    pub notice_queue_id: String,
+}
+
+/// One raw log line kept on its hop (becomes a span event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopLine {
+    pub timestamp_ns: i64,
+    pub service: String,
+    pub text: String,
+}

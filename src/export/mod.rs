@@ -1,0 +1,4 @@
+//! Exporters: OTLP gRPC (`otlp`), OTLP-JSON lines (`json`).
+
+pub mod json;
+pub mod otlp;

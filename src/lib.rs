@@ -1,0 +1,13 @@
+//! mailtrace: mail-server logs (Postfix, Exim) to OpenTelemetry traces.
+//!
+//! Data path: source → `LogRecord` → `parse` → `MailLine` → `correlate` → `Message` →
+//! `trace::model` → OTLP → `export`.
+
+pub mod config;
+pub mod correlate;
+pub mod export;
+pub mod parse;
+pub mod record;
+pub mod trace;
+
+pub use record::{FieldHints, LogRecord};

@@ -1,0 +1,1 @@
+//! Exim message contents.

@@ -1,0 +1,141 @@
+//! Deterministic trace and span IDs (the ID scheme is part of the product: see README).
+//!
+//! Anyone can compute a trace ID from a Message-ID, and a re-export of the same message
+//! yields the same IDs, so collectors and Jaeger see one trace however often we send it.
+//!
+//! Scheme (frozen by golden tests — changing it splits every trace users already have):
+//! - key: the 16 ASCII bytes `mailtrace-ids-v1`, used as SipHash key bytes;
+//! - trace ID: SipHash-2-4 128-bit over the UTF-8 bytes of the normalized Message-ID,
+//!   written big-endian (`Hash128::as_u128().to_be_bytes()`);
+//! - span ID: SipHash-2-4 64-bit over the span's identity, big-endian. An identity is a kind
+//!   tag and fields joined by the byte 0x1F (ASCII unit separator):
+//!   `root␟<message-id>`, `hop␟<message-id>␟<host>␟<queue-id>`,
+//!   `attempt␟<message-id>␟<host>␟<queue-id>␟<attempt unix ns>␟<recipients joined by ",">`,
+//!   `stage␟<attempt identity fields>␟<stage name>`;
+//! - an all-zero result (invalid in OTLP) becomes `…0001`.
+
+use siphasher::sip::SipHasher24;
+use siphasher::sip128::{Hasher128, SipHasher24 as SipHasher128};
+use std::hash::Hasher;
+
+/// The documented SipHash key.
+pub const ID_KEY: &[u8; 16] = b"mailtrace-ids-v1";
+
+const SEP: u8 = 0x1f;
+
+pub type TraceId = [u8; 16];
+pub type SpanId = [u8; 8];
+
+/// 128-bit trace ID of a normalized Message-ID.
+pub fn trace_id(message_id: &str) -> TraceId {
+    let mut h = SipHasher128::new_with_key(ID_KEY);
+    h.write(message_id.as_bytes());
+    let v = h.finish128().as_u128();
+    if v == 0 { 1u128 } else { v }.to_be_bytes()
+}
+
+fn span_id(parts: &[&[u8]]) -> SpanId {
+    let mut h = SipHasher24::new_with_key(ID_KEY);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h.write(&[SEP]);
+        }
+        h.write(p);
+    }
+    let v = h.finish();
+    if v == 0 { 1u64 } else { v }.to_be_bytes()
+}
+
+/// Root span `email.delivery` of a message.
+pub fn root_span_id(message_id: &str) -> SpanId {
+    span_id(&[b"root", message_id.as_bytes()])
+}
+
+/// Span of one hop `(host, queue_id)` of a message.
+pub fn hop_span_id(message_id: &str, host: &str, queue_id: &str) -> SpanId {
+    span_id(&[b"hop", message_id.as_bytes(), host.as_bytes(), queue_id.as_bytes()])
+}
+
+/// Identity of a delivery attempt; also the prefix of its stages' identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptIdentity<'a> {
+    pub message_id: &'a str,
+    pub host: &'a str,
+    pub queue_id: &'a str,
+    pub timestamp_ns: i64,
+    pub recipients: &'a [String],
+}
+
+impl AttemptIdentity<'_> {
+    fn with_tail<R>(&self, tag: &[u8], tail: Option<&str>, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let ts = self.timestamp_ns.to_string();
+        let rcpts = self.recipients.join(",");
+        let mut parts: Vec<&[u8]> = vec![
+            tag,
+            self.message_id.as_bytes(),
+            self.host.as_bytes(),
+            self.queue_id.as_bytes(),
+            ts.as_bytes(),
+            rcpts.as_bytes(),
+        ];
+        if let Some(t) = tail {
+            parts.push(t.as_bytes());
+        }
+        f(&parts)
+    }
+
+    /// Span ID of the attempt itself.
+    pub fn span_id(&self) -> SpanId {
+        self.with_tail(b"attempt", None, span_id)
+    }
+
+    /// Span ID of one delay stage (`before_qmgr`, `queue_time`, …) of this attempt.
+    pub fn stage_span_id(&self, stage: &str) -> SpanId {
+        self.with_tail(b"stage", Some(stage), span_id)
+    }
+}
+
+/// Lower-case hex, as OTLP-JSON and Jaeger URLs write IDs.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Normalize a Message-ID as the correlator keys messages: trim, strip one pair of angle
+/// brackets. `None` when nothing is left (`<>`).
+pub fn normalize_message_id(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    let t = t.strip_prefix('<').unwrap_or(t);
+    let t = t.strip_suffix('>').unwrap_or(t).trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_never_zero_and_differ_by_kind() {
+        let m = "a@b";
+        assert_ne!(root_span_id(m), hop_span_id(m, "", ""));
+        assert_ne!(trace_id(m), [0; 16]);
+    }
+
+    #[test]
+    fn field_boundaries_matter() {
+        assert_ne!(hop_span_id("m", "ab", "c"), hop_span_id("m", "a", "bc"));
+    }
+
+    #[test]
+    fn normalizes_message_ids() {
+        assert_eq!(normalize_message_id(" <x@y> ").as_deref(), Some("x@y"));
+        assert_eq!(normalize_message_id("x@y").as_deref(), Some("x@y"));
+        assert_eq!(normalize_message_id("<>"), None);
+        assert_eq!(normalize_message_id(""), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! The trace model: deterministic IDs (`ids`) and spans built from a correlated message
+//! (`model`).
+
+pub mod ids;
+pub mod model;
