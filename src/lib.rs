@@ -5,9 +5,11 @@
 
 pub mod config;
 pub mod correlate;
+pub mod engine;
 pub mod export;
 pub mod parse;
 pub mod record;
+pub mod source;
 pub mod trace;
 
 pub use record::{FieldHints, LogRecord};

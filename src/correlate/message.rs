@@ -60,6 +60,10 @@ pub struct Hop {
     pub finished: bool,
     /// Exim `Completed QT=`.
     pub completed_queue_time_s: Option<f64>,
+    /// This hop was exported with an earlier release of the message and is here only so
+    /// late hops link to it: no span is built for it (its span ID is still the parent).
+    #[serde(default)]
+    pub exported_before: bool,
 }
 
 impl Hop {
@@ -67,7 +71,10 @@ impl Hop {
     pub fn recipients(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let arrival = self.arrival.iter().flat_map(|a| a.recipients.iter());
-        let attempted = self.attempts.iter().flat_map(|a| a.attempt.recipients.iter());
+        let attempted = self
+            .attempts
+            .iter()
+            .flat_map(|a| a.attempt.recipients.iter());
         for r in arrival.chain(attempted) {
             if !out.iter().any(|x| x == r) {
                 out.push(r.clone());
@@ -82,6 +89,9 @@ impl Hop {
 pub struct TimedAttempt {
     pub timestamp_ns: i64,
     pub attempt: Attempt,
+    /// Exported with an earlier release of the message (kept for linking only).
+    #[serde(default)]
+    pub exported_before: bool,
 }
 
 /// A notification this hop created, and when.

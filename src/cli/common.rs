@@ -1,0 +1,46 @@
+//! What several commands share: finding and loading the config, logging setup.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use mailtrace::config::{resolve_config_path, Config};
+
+/// Load the config named by `-c`, else `$MAILTRACE_CONFIG`, else `./config.yaml`.
+/// A path given explicitly (flag or env) must exist; the implicit `./config.yaml` may be
+/// absent, and then `None` is returned so the command runs on defaults.
+pub fn load_config_if_present(cli: Option<&Path>) -> Result<Option<Config>> {
+    let env = |k: &str| std::env::var(k).ok();
+    let explicit = cli.is_some() || env("MAILTRACE_CONFIG").is_some();
+    let path = resolve_config_path(cli, env);
+    if !explicit && !path.exists() {
+        return Ok(None);
+    }
+    let mut cfg = Config::load(&path).with_context(|| "loading the config".to_string())?;
+    cfg.apply_env(|k| std::env::var(k).ok());
+    Ok(Some(cfg))
+}
+
+/// Logs go to stderr only: stdout carries the command's output (JSON, DOT) untouched.
+pub fn init_logging(cli_level: Option<&str>, cfg: Option<&Config>) {
+    let level = cli_level
+        .map(str::to_string)
+        .or_else(|| cfg.map(|c| c.log_level.clone()))
+        .unwrap_or_else(|| "info".into());
+    let level = match level.to_ascii_lowercase().as_str() {
+        "critical" => "error".to_string(),
+        "warning" => "warn".to_string(),
+        l => l.to_string(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("mailtrace={level},warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mailtrace=info,warn"));
+    let json = cfg.is_some_and(|c| c.log_format.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

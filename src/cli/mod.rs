@@ -1,0 +1,5 @@
+//! One module per command.
+
+pub mod common;
+pub mod replay;
+pub mod trace_id;

@@ -1,0 +1,103 @@
+//! `mailtrace tracing`: the daemon (see `mailtrace::daemon`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use mailtrace::config::Config;
+use mailtrace::daemon::{self, DaemonOptions, Sink};
+
+#[derive(Debug, Args)]
+pub struct TracingArgs {
+    /// Run one round (read, correlate, export), save the state, and exit.
+    #[arg(long)]
+    once: bool,
+
+    /// OTLP gRPC endpoint [default: the config's tracing.otel_endpoint, else
+    /// http://localhost:4317].
+    #[arg(long, value_name = "URL")]
+    otel_endpoint: Option<String>,
+
+    /// Print each released message as readable text on stdout instead of exporting.
+    #[arg(long, conflicts_with_all = ["output", "otel_endpoint"])]
+    console: bool,
+
+    /// Append OTLP-JSON lines to FILE (`-` = stdout) instead of exporting over gRPC.
+    #[arg(short = 'o', long, value_name = "FILE|-")]
+    output: Option<PathBuf>,
+
+    /// State directory [default: the config's tracing.state_dir].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// OpenSearch password (prefer $MAILTRACE_OPENSEARCH_PASSWORD or --ask-opensearch-pass:
+    /// a command line is visible to other local users).
+    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    opensearch_pass: Option<String>,
+
+    /// Prompt for the OpenSearch password on the terminal.
+    #[arg(long, conflicts_with = "opensearch_pass")]
+    ask_opensearch_pass: bool,
+}
+
+pub fn run(config: Option<&Path>, log_level: Option<String>, args: TracingArgs) -> Result<ExitCode> {
+    let cfg = super::common::load_config_if_present(config)?;
+    super::common::init_logging(log_level.as_deref(), cfg.as_ref());
+    let Some(mut cfg) = cfg else {
+        bail!(
+            "no config: give -c FILE (or set MAILTRACE_CONFIG, or create ./config.yaml); \
+             config.yaml.sample documents every key, examples/demo/config.yaml runs on a \
+             bundled log"
+        );
+    };
+    if let Some(p) = args.opensearch_pass {
+        cfg.opensearch_config.password = p.into();
+    } else if args.ask_opensearch_pass {
+        let p = rpassword::prompt_password("OpenSearch password: ")
+            .context("reading the password from the terminal")?;
+        cfg.opensearch_config.password = p.into();
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sink = sink_for(&cfg, &args);
+    let opts = DaemonOptions {
+        once: args.once,
+        sink,
+        state_dir: args.state_dir,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(daemon::run(cfg, opts, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sink_for(cfg: &Config, args: &TracingArgs) -> Sink {
+    if args.console {
+        Sink::Console
+    } else if let Some(out) = &args.output {
+        Sink::Json(out.clone())
+    } else {
+        Sink::Otlp(
+            args.otel_endpoint
+                .clone()
+                .unwrap_or_else(|| cfg.tracing.otel_endpoint.clone()),
+        )
+    }
+}
+
+/// Resolves on SIGTERM (systemd stop, docker stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

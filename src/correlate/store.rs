@@ -1,0 +1,680 @@
+//! The message store: the correlator's state between batches.
+//!
+//! State kept (all serializable, so the daemon can persist it):
+//! - `messages`: pending messages by normalized Message-ID, each with its hops;
+//! - `live`: (host, queue ID) → Message-ID for every hop whose `message-id=` line was seen,
+//!   so lines that come rounds later (deferred retries, `removed`) find their message;
+//! - `orphans`: hops whose Message-ID is not known yet (`client=` comes before
+//!   `message-id=`; a late-indexed line may come a batch later) — bounded;
+//! - `recent`: hops of messages already released, kept for a while so that a late line
+//!   still lands in the right trace instead of becoming a stray one;
+//! - `notices`: (host, notice queue ID) → the hop that bounced, to link the DSN's trace;
+//! - the duplicate filter.
+//!
+//! Release: `end_round` hands out messages that saw no line for `hold_rounds` rounds and
+//! whose every hop finished (`removed`/`Completed`), and messages forced out by a limit
+//! (age, count) marked incomplete. `drain` hands out everything (replay's end of input).
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::dedup::Dedup;
+use super::edges::link_hops;
+use super::message::{Hop, HopLine, Message, Notice, NoticeOrigin, TimedAttempt};
+use crate::parse::{self, MailEvent, MailLine, Mta, Reject};
+use crate::record::LogRecord;
+use crate::trace::ids::normalize_message_id;
+
+/// Limits and timing of the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorrelatorConfig {
+    /// Quiet rounds before a finished message is released (0 = at the end of its round).
+    pub hold_rounds: u32,
+    /// A message pending longer than this (log time) is released incomplete.
+    pub max_age_ns: i64,
+    /// More pending messages than this: the least recently active are released incomplete.
+    pub max_pending_messages: usize,
+    /// Hops without a known Message-ID kept at most; the oldest are released incomplete.
+    pub max_orphans: usize,
+    /// Raw lines kept per hop (span events); further lines are only counted.
+    pub max_lines_per_hop: usize,
+    /// Duplicate detection reaches back this far behind the newest line.
+    pub dedup_window_ns: i64,
+    /// Released messages are remembered this many rounds for late lines.
+    pub recent_rounds: u64,
+    /// …and at most this many of them (the oldest are forgotten first).
+    pub max_recent_messages: usize,
+    /// Treat a mapped `message_id` field on a line like a `message-id=` line.
+    pub trust_message_id_hint: bool,
+}
+
+impl Default for CorrelatorConfig {
+    fn default() -> Self {
+        const SEC: i64 = 1_000_000_000;
+        CorrelatorConfig {
+            hold_rounds: 2,
+            max_age_ns: 1800 * SEC,
+            max_pending_messages: 100_000,
+            max_orphans: 100_000,
+            max_lines_per_hop: 200,
+            dedup_window_ns: 3600 * SEC,
+            recent_rounds: 60,
+            max_recent_messages: 100_000,
+            trust_message_id_hint: false,
+        }
+    }
+}
+
+/// Counters of what the store did with its input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrelatorStats {
+    pub lines: u64,
+    pub duplicates: u64,
+    /// Lines that belong to no queue file (connect/disconnect, daemon notices, other programs).
+    pub unmatched: u64,
+    pub rejects: u64,
+    pub late_lines: u64,
+    pub messages_released: u64,
+    /// Released because of a limit, before every hop finished.
+    pub messages_incomplete: u64,
+    /// Released hops whose `message-id=` line never came.
+    pub orphans_released: u64,
+}
+
+/// A rejection that never became a queue file (`NOQUEUE: reject`), reported on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectReport {
+    pub timestamp_ns: i64,
+    pub host: String,
+    pub reject: Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct HopKey {
+    host: String,
+    queue_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingMessage {
+    hops: Vec<Hop>,
+    last_round: u64,
+    first_ns: i64,
+    notice_of: Option<NoticeOrigin>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Orphan {
+    hop: Hop,
+    last_round: u64,
+}
+
+/// The correlator. Feed it records with `ingest`, call `end_round` after each batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Correlator {
+    cfg: CorrelatorConfig,
+    round: u64,
+    /// Newest log time seen: the clock for age limits (log time, not wall time, so
+    /// a replay of old logs behaves like the daemon did).
+    watermark_ns: i64,
+    dedup: Dedup,
+    messages: HashMap<String, PendingMessage>,
+    #[serde(with = "pairs")]
+    live: HashMap<HopKey, String>,
+    #[serde(with = "pairs")]
+    orphans: HashMap<HopKey, Orphan>,
+    #[serde(with = "pairs")]
+    recent: HashMap<HopKey, (String, u64)>,
+    /// Released messages' hops, trimmed, by Message-ID (with the release round): a late
+    /// line re-opens the message with these as `exported_before` hops so edges still form.
+    released: HashMap<String, (u64, Vec<Hop>)>,
+    /// Release order of `released`, oldest first, to forget the oldest cheaply.
+    released_order: VecDeque<String>,
+    #[serde(with = "pairs")]
+    notices: HashMap<HopKey, NoticeOrigin>,
+    rejects: Vec<RejectReport>,
+    /// Messages forced out mid-batch by the orphan limit, handed out at the next release.
+    overflow: Vec<Message>,
+    stats: CorrelatorStats,
+}
+
+impl Correlator {
+    pub fn new(cfg: CorrelatorConfig) -> Self {
+        Correlator {
+            dedup: Dedup::new(cfg.dedup_window_ns),
+            cfg,
+            round: 0,
+            watermark_ns: i64::MIN,
+            messages: HashMap::new(),
+            live: HashMap::new(),
+            orphans: HashMap::new(),
+            recent: HashMap::new(),
+            released: HashMap::new(),
+            released_order: VecDeque::new(),
+            notices: HashMap::new(),
+            rejects: Vec::new(),
+            overflow: Vec::new(),
+            stats: CorrelatorStats::default(),
+        }
+    }
+
+    /// Apply new limits (a restarted daemon keeps its state but takes the current config).
+    pub fn set_config(&mut self, cfg: CorrelatorConfig) {
+        self.dedup.set_window(cfg.dedup_window_ns);
+        self.cfg = cfg;
+    }
+
+    pub fn stats(&self) -> &CorrelatorStats {
+        &self.stats
+    }
+
+    pub fn pending_messages(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn pending_orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Rejections seen since the last call (NOQUEUE rejects are never hops).
+    pub fn take_rejects(&mut self) -> Vec<RejectReport> {
+        std::mem::take(&mut self.rejects)
+    }
+
+    /// Parse and file one record. Duplicates and lines outside any queue file are counted.
+    pub fn ingest(&mut self, rec: &LogRecord) {
+        self.stats.lines += 1;
+        if !self.dedup.first_sighting(rec) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        self.watermark_ns = self.watermark_ns.max(rec.timestamp_ns);
+        match parse::parse_record(rec) {
+            Some(line) => self.ingest_parsed(rec, line),
+            None => self.stats.unmatched += 1,
+        }
+    }
+
+    /// File an already parsed line (the parse step is separate so benchmarks and tests can
+    /// drive the store directly).
+    pub fn ingest_parsed(&mut self, rec: &LogRecord, line: MailLine) {
+        let Some(queue_id) = line.queue_id.clone() else {
+            if let MailEvent::Reject(reject) = line.event {
+                self.stats.rejects += 1;
+                self.rejects.push(RejectReport {
+                    timestamp_ns: rec.timestamp_ns,
+                    host: rec.host.clone(),
+                    reject,
+                });
+            } else {
+                self.stats.unmatched += 1;
+            }
+            return;
+        };
+        let key = HopKey {
+            host: rec.host.clone(),
+            queue_id,
+        };
+
+        let hint = if self.cfg.trust_message_id_hint {
+            rec.hints
+                .message_id
+                .as_deref()
+                .and_then(normalize_message_id)
+        } else {
+            None
+        };
+        let binds_to = match &line.event {
+            MailEvent::MessageId(Some(m)) => Some(m.clone()),
+            MailEvent::MessageId(None) => Some(missing_id(&key)),
+            MailEvent::Arrival(a) => Some(a.message_id.clone().unwrap_or_else(|| missing_id(&key))),
+            _ => hint,
+        };
+
+        if let Some(message_id) = binds_to {
+            self.bind(&key, &message_id, line.mta, rec.timestamp_ns);
+        } else if let Some(m) = self.live.get(&key) {
+            let starts_new_file = matches!(line.event, MailEvent::Client { .. })
+                && self
+                    .messages
+                    .get(m)
+                    .and_then(|p| p.hops.iter().find(|h| is_key(h, &key)))
+                    .is_some_and(|h| h.finished);
+            if starts_new_file {
+                // Postfix reused the queue ID for a new queue file.
+                self.live.remove(&key);
+            }
+        } else if let Some((m, _)) = self.recent.get(&key).cloned() {
+            // A line for a message already released: it goes to the same trace.
+            self.stats.late_lines += 1;
+            self.bind(&key, &m, line.mta, rec.timestamp_ns);
+        }
+
+        let round = self.round;
+        let max_lines = self.cfg.max_lines_per_hop;
+        let hop = match self.live.get(&key) {
+            Some(m) => {
+                let pending = self
+                    .messages
+                    .get_mut(m)
+                    .expect("live hop has a pending message");
+                pending.last_round = round;
+                pending
+                    .hops
+                    .iter_mut()
+                    .find(|h| is_key(h, &key))
+                    .expect("live hop is in its message")
+            }
+            None => {
+                let orphan = self.orphans.entry(key.clone()).or_insert_with(|| Orphan {
+                    hop: new_hop(&key, line.mta, rec.timestamp_ns),
+                    last_round: round,
+                });
+                orphan.last_round = round;
+                &mut orphan.hop
+            }
+        };
+        apply(hop, rec, line.event, max_lines);
+
+        // A bounce notice names a new queue file on this host: remember whose bounce it is.
+        if let Some(n) = hop
+            .notices
+            .last()
+            .filter(|n| n.timestamp_ns == rec.timestamp_ns)
+        {
+            let notice_key = HopKey {
+                host: key.host.clone(),
+                queue_id: n.notice_queue_id.clone(),
+            };
+            let origin = NoticeOrigin {
+                kind: n.kind,
+                message_id: self.live.get(&key).cloned().unwrap_or_default(),
+                host: key.host.clone(),
+                queue_id: key.queue_id.clone(),
+            };
+            if let Some(notice_msg) = self.live.get(&notice_key).cloned() {
+                if let Some(p) = self.messages.get_mut(&notice_msg) {
+                    p.notice_of.get_or_insert(origin.clone());
+                }
+            }
+            self.notices.insert(notice_key, origin);
+        }
+        if self.orphans.len() > self.cfg.max_orphans {
+            self.evict_oldest_orphan();
+        }
+    }
+
+    /// Attach the hop `key` to `message_id` (moving a waiting orphan in).
+    fn bind(&mut self, key: &HopKey, message_id: &str, mta: Mta, ts: i64) {
+        if let Some(current) = self.live.get(key) {
+            if current == message_id {
+                return;
+            }
+            // The queue ID now names a different message: a reused ID, new lifetime.
+            self.live.remove(key);
+        }
+        let notice_of = self.notices.get(key).cloned();
+        let round = self.round;
+        let released = &mut self.released;
+        let pending = self
+            .messages
+            .entry(message_id.to_string())
+            .or_insert_with(|| PendingMessage {
+                // Re-opened after release: the exported hops come back for linking only.
+                hops: released
+                    .remove(message_id)
+                    .map(|(_, h)| h)
+                    .unwrap_or_default(),
+                last_round: round,
+                first_ns: ts,
+                notice_of: None,
+            });
+        if pending.notice_of.is_none() {
+            pending.notice_of = notice_of;
+        }
+        if let Some(ghost) = pending.hops.iter_mut().find(|h| is_key(h, key)) {
+            // A late line for an exported hop: it is live again; its old attempts stay
+            // marked as exported, so only what is new becomes spans.
+            ghost.exported_before = false;
+            ghost.finished = false;
+        } else {
+            let hop = self
+                .orphans
+                .remove(key)
+                .map(|o| o.hop)
+                .unwrap_or_else(|| new_hop(key, mta, ts));
+            pending.first_ns = pending.first_ns.min(hop.first_ns);
+            pending.hops.push(hop);
+        }
+        self.live.insert(key.clone(), message_id.to_string());
+    }
+
+    /// Close a batch: release what is ready, then start the next round.
+    pub fn end_round(&mut self) -> Vec<Message> {
+        let mut out = std::mem::take(&mut self.overflow);
+        let round = self.round;
+        let hold = u64::from(self.cfg.hold_rounds);
+        let max_age = self.cfg.max_age_ns;
+        let watermark = self.watermark_ns;
+
+        let ready: Vec<(String, bool)> = self
+            .messages
+            .iter()
+            .filter_map(|(id, p)| {
+                let quiet = p.last_round + hold <= round;
+                let finished = p.hops.iter().all(|h| h.finished);
+                let too_old = watermark.saturating_sub(p.first_ns) > max_age;
+                match (quiet && finished, too_old) {
+                    (true, _) => Some((id.clone(), false)),
+                    (false, true) => Some((id.clone(), true)),
+                    _ => None,
+                }
+            })
+            .collect();
+        for (id, incomplete) in ready {
+            out.push(self.release(&id, incomplete));
+        }
+
+        // The count limit: the least recently active go first.
+        if self.messages.len() > self.cfg.max_pending_messages {
+            let mut by_age: Vec<(u64, i64, String)> = self
+                .messages
+                .iter()
+                .map(|(id, p)| (p.last_round, p.first_ns, id.clone()))
+                .collect();
+            by_age.sort();
+            let excess = self.messages.len() - self.cfg.max_pending_messages;
+            for (_, _, id) in by_age.into_iter().take(excess) {
+                out.push(self.release(&id, true));
+            }
+        }
+
+        // Orphans wait for their `message-id=` line; give up when they are too old, or
+        // finished and quiet well past the hold window.
+        let stale: Vec<HopKey> = self
+            .orphans
+            .iter()
+            .filter(|(_, o)| {
+                watermark.saturating_sub(o.hop.first_ns) > max_age
+                    || (o.hop.finished && o.last_round + hold + 2 <= round)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stale {
+            out.push(self.release_orphan(&key));
+        }
+
+        let keep = self.cfg.recent_rounds;
+        self.recent.retain(|_, (_, r)| *r + keep >= round);
+        self.released.retain(|_, (r, _)| *r + keep >= round);
+        self.round += 1;
+        sort_messages(&mut out);
+        out
+    }
+
+    /// Release everything pending, finished or not (end of a replay).
+    /// A message whose hops did not all finish is not marked incomplete here: the input
+    /// ended, no limit cut it short, and its hop spans say `email.finished = false`.
+    pub fn drain(&mut self) -> Vec<Message> {
+        let mut out = std::mem::take(&mut self.overflow);
+        let ids: Vec<String> = self.messages.keys().cloned().collect();
+        for id in ids {
+            out.push(self.release(&id, false));
+        }
+        let keys: Vec<HopKey> = self.orphans.keys().cloned().collect();
+        for key in keys {
+            out.push(self.release_orphan(&key));
+        }
+        sort_messages(&mut out);
+        out
+    }
+
+    fn release(&mut self, message_id: &str, incomplete: bool) -> Message {
+        let mut pending = self
+            .messages
+            .remove(message_id)
+            .expect("released message is pending");
+        for hop in &pending.hops {
+            let key = HopKey {
+                host: hop.host.clone(),
+                queue_id: hop.queue_id.clone(),
+            };
+            if self.live.get(&key).is_some_and(|m| m == message_id) {
+                self.live.remove(&key);
+            }
+            self.recent
+                .insert(key, (message_id.to_string(), self.round));
+        }
+        // A notice origin recorded before the bounced hop knew its message: fill it now.
+        if let Some(origin) = pending.notice_of.as_mut() {
+            if origin.message_id.is_empty() {
+                let k = HopKey {
+                    host: origin.host.clone(),
+                    queue_id: origin.queue_id.clone(),
+                };
+                if let Some(m) = self.live.get(&k).or(self.recent.get(&k).map(|(m, _)| m)) {
+                    origin.message_id = m.clone();
+                }
+            }
+        }
+        let notice_of = pending.notice_of.filter(|o| !o.message_id.is_empty());
+        self.stats.messages_released += 1;
+        if incomplete {
+            self.stats.messages_incomplete += 1;
+        }
+        let msg = finish_message(
+            message_id.to_string(),
+            &mut pending.hops,
+            incomplete,
+            notice_of,
+        );
+        self.remember_released(&msg);
+        msg
+    }
+
+    /// Keep a trimmed copy of a released message for late lines: no raw lines, only the
+    /// attempts that name a next hop (what linking needs), all marked exported.
+    fn remember_released(&mut self, msg: &Message) {
+        let ghosts = msg
+            .hops
+            .iter()
+            .map(|h| {
+                let mut g = h.clone();
+                g.lines = Vec::new();
+                g.lines_dropped = 0;
+                g.exported_before = true;
+                g.finished = true;
+                g.parent = None;
+                g.attempts.retain(|a| a.attempt.next_queue_id.is_some());
+                for a in &mut g.attempts {
+                    a.exported_before = true;
+                    a.attempt.reply = None;
+                }
+                g
+            })
+            .collect();
+        self.released
+            .insert(msg.message_id.clone(), (self.round, ghosts));
+        self.released_order.push_back(msg.message_id.clone());
+        while self.released.len() > self.cfg.max_recent_messages {
+            let Some(oldest) = self.released_order.pop_front() else {
+                break;
+            };
+            self.released.remove(&oldest);
+        }
+        // Entries re-opened or expired leave stale names behind; keep the queue in step.
+        if self.released_order.len() > 2 * self.released.len() + 16 {
+            let released = &self.released;
+            self.released_order.retain(|id| released.contains_key(id));
+        }
+    }
+
+    fn release_orphan(&mut self, key: &HopKey) -> Message {
+        let orphan = self.orphans.remove(key).expect("released orphan exists");
+        self.stats.orphans_released += 1;
+        self.stats.messages_released += 1;
+        self.stats.messages_incomplete += 1;
+        let mut hops = vec![orphan.hop];
+        finish_message(missing_id(key), &mut hops, true, None)
+    }
+
+    fn evict_oldest_orphan(&mut self) {
+        if let Some(key) = self
+            .orphans
+            .iter()
+            .min_by_key(|(k, o)| (o.last_round, o.hop.first_ns, (*k).clone()))
+            .map(|(k, _)| k.clone())
+        {
+            let msg = self.release_orphan(&key);
+            self.overflow.push(msg);
+        }
+    }
+}
+
+fn finish_message(
+    message_id: String,
+    hops: &mut Vec<Hop>,
+    incomplete: bool,
+    notice_of: Option<NoticeOrigin>,
+) -> Message {
+    hops.sort_by(|a, b| {
+        (a.first_ns, &a.host, &a.queue_id).cmp(&(b.first_ns, &b.host, &b.queue_id))
+    });
+    link_hops(hops);
+    Message {
+        message_id,
+        hops: std::mem::take(hops),
+        incomplete,
+        notice_of,
+    }
+}
+
+fn sort_messages(out: &mut [Message]) {
+    out.sort_by(|a, b| {
+        let fa = a.hops.first().map_or(i64::MIN, |h| h.first_ns);
+        let fb = b.hops.first().map_or(i64::MIN, |h| h.first_ns);
+        (fa, &a.message_id).cmp(&(fb, &b.message_id))
+    });
+}
+
+/// The synthetic Message-ID of a queue file that logged none.
+fn missing_id(key: &HopKey) -> String {
+    format!("mailtrace.missing/{}/{}", key.host, key.queue_id)
+}
+
+fn is_key(h: &Hop, key: &HopKey) -> bool {
+    h.queue_id == key.queue_id && h.host == key.host
+}
+
+fn new_hop(key: &HopKey, mta: Mta, ts: i64) -> Hop {
+    Hop {
+        host: key.host.clone(),
+        queue_id: key.queue_id.clone(),
+        mta,
+        parent: None,
+        client: None,
+        sasl_username: None,
+        sender: None,
+        size: None,
+        nrcpt: None,
+        arrival: None,
+        attempts: Vec::new(),
+        notices: Vec::new(),
+        rejects: Vec::new(),
+        lines: Vec::new(),
+        lines_dropped: 0,
+        first_ns: ts,
+        last_ns: ts,
+        finished: false,
+        completed_queue_time_s: None,
+        exported_before: false,
+    }
+}
+
+/// Fold one line into its hop.
+fn apply(hop: &mut Hop, rec: &LogRecord, event: MailEvent, max_lines: usize) {
+    let ts = rec.timestamp_ns;
+    hop.first_ns = hop.first_ns.min(ts);
+    hop.last_ns = hop.last_ns.max(ts);
+    if hop.lines.len() < max_lines {
+        hop.lines.push(HopLine {
+            timestamp_ns: ts,
+            service: rec.service.clone(),
+            text: rec.message.clone(),
+        });
+    } else {
+        hop.lines_dropped += 1;
+    }
+    match event {
+        MailEvent::Client {
+            client,
+            sasl_username,
+        } => {
+            hop.client = hop.client.take().or(client);
+            hop.sasl_username = hop.sasl_username.take().or(sasl_username);
+        }
+        MailEvent::MessageId(_) | MailEvent::Other => {}
+        MailEvent::Sender {
+            sender,
+            size,
+            nrcpt,
+        } => {
+            hop.sender = Some(sender);
+            hop.size = size.or(hop.size);
+            hop.nrcpt = nrcpt.or(hop.nrcpt);
+        }
+        MailEvent::Arrival(a) => {
+            hop.sender = Some(a.sender.clone());
+            hop.size = a.size.or(hop.size);
+            hop.client = a.client.clone().or(hop.client.take());
+            hop.arrival = Some(a);
+        }
+        MailEvent::Attempt(attempt) => hop.attempts.push(TimedAttempt {
+            timestamp_ns: ts,
+            attempt,
+            exported_before: false,
+        }),
+        MailEvent::Notification {
+            kind,
+            notice_queue_id,
+        } => hop.notices.push(Notice {
+            timestamp_ns: ts,
+            kind,
+            notice_queue_id,
+        }),
+        MailEvent::Removed => hop.finished = true,
+        MailEvent::Completed { queue_time_s } => {
+            hop.finished = true;
+            hop.completed_queue_time_s = queue_time_s;
+        }
+        MailEvent::Reject(r) => hop.rejects.push(r),
+    }
+}
+
+/// Maps with struct keys serialize as pair lists (JSON object keys must be strings).
+mod pairs {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::{HashMap, VecDeque};
+    use std::hash::Hash;
+
+    pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(
+        map: &HashMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        // Sorted so that a persisted state is byte-stable for the same content.
+        let mut v: Vec<(&K, &V)> = map.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: DeserializeOwned + Eq + Hash,
+        V: DeserializeOwned,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}

@@ -1,0 +1,508 @@
+//! The round loop, its sources and sinks.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, error, info, warn};
+
+use super::metrics::{self, Metrics};
+use super::queue::{ExportQueue, ExportedSpans};
+use super::state::{StateDir, StateError, STATE_VERSION};
+use crate::config::{Config, Method};
+use crate::correlate::{Correlator, CorrelatorConfig, Message};
+use crate::engine::{span_count, DEFAULT_SPANS_PER_REQUEST};
+use crate::export::console::render_message;
+use crate::export::json::JsonLinesWriter;
+use crate::export::otlp::{OtlpConfig, OtlpExporter};
+use crate::parse::syslog::{self, SyslogContext};
+use crate::parse::time::Zone;
+use crate::record::LogRecord;
+use crate::source::document::DocumentContext;
+use crate::source::file::{FileFollower, FileOffsets, StartAt};
+use crate::source::opensearch::{OpenSearchSettings, OpenSearchSource};
+use crate::trace::model::{build_spans, to_request, BuiltSpan, ModelOptions};
+
+const SEC: i64 = 1_000_000_000;
+/// Bytes read from followed files per round at most (memory bound per round).
+const FILE_BYTES_PER_ROUND: usize = 256 << 20;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("metrics endpoint {0}: {1}")]
+    Metrics(String, std::io::Error),
+    #[error("{0}")]
+    Source(String),
+    #[error("{0}")]
+    Export(String),
+}
+
+/// Where released traces go.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// OTLP gRPC to this endpoint.
+    Otlp(String),
+    /// Readable text on stdout (the embedded demo).
+    Console,
+    /// OTLP-JSON lines appended to a file (`-` = stdout).
+    Json(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub once: bool,
+    pub sink: Sink,
+    /// Overrides `tracing.state_dir`.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Everything that survives a restart.
+#[derive(Debug, Serialize, Deserialize)]
+struct PersistedState {
+    version: u32,
+    /// End of the last window read completely (UTC ns); the next window starts
+    /// `go_back_seconds` before it.
+    cursor_ns: Option<i64>,
+    round: u64,
+    correlator: Correlator,
+    file_offsets: FileOffsets,
+    queue: ExportQueue,
+    exported: ExportedSpans,
+}
+
+enum Source {
+    OpenSearch {
+        client: OpenSearchSource,
+        mapping: Box<DocumentContext<'static>>,
+    },
+    File {
+        follower: FileFollower,
+        zone: Zone,
+        default_host: Option<String>,
+    },
+}
+
+struct ReadResult {
+    records: Vec<LogRecord>,
+    skipped: u64,
+    new_cursor: Option<i64>,
+}
+
+impl Source {
+    async fn read(&mut self, cursor: Option<i64>, go_back_ns: i64, first_window_ns: i64) -> Result<ReadResult, String> {
+        let now = now_ns();
+        match self {
+            Source::OpenSearch { client, mapping } => {
+                let from = match cursor {
+                    Some(c) => c - go_back_ns,
+                    None => now - first_window_ns,
+                };
+                let hits = client.fetch_window(from, now).await.map_err(|e| e.to_string())?;
+                let mut records = Vec::with_capacity(hits.len());
+                let mut skipped = 0;
+                for hit in hits {
+                    match mapping.map_hit(&hit.id, &hit.source) {
+                        Ok(rec) => records.push(rec),
+                        Err(e) => {
+                            skipped += 1;
+                            debug!(id = %hit.id, "document skipped: {e}");
+                        }
+                    }
+                }
+                Ok(ReadResult {
+                    records,
+                    skipped,
+                    new_cursor: Some(now),
+                })
+            }
+            Source::File {
+                follower,
+                zone,
+                default_host,
+            } => {
+                let lines = follower
+                    .poll(FILE_BYTES_PER_ROUND)
+                    .map_err(|e| e.to_string())?;
+                let ctx = SyslogContext {
+                    zone: zone.clone(),
+                    now_ns: now,
+                    year: None,
+                    default_host: default_host.clone(),
+                };
+                let mut records = Vec::with_capacity(lines.len());
+                let mut skipped = 0;
+                for line in lines {
+                    let text = String::from_utf8_lossy(&line.bytes);
+                    match syslog::parse_line(&text, &ctx) {
+                        Ok(rec) => records.push(rec),
+                        Err(e) => {
+                            skipped += 1;
+                            debug!("line skipped: {e}");
+                        }
+                    }
+                }
+                Ok(ReadResult {
+                    records,
+                    skipped,
+                    new_cursor: Some(now),
+                })
+            }
+        }
+    }
+}
+
+enum Exporter {
+    Otlp(OtlpExporter),
+    Console,
+    Json(JsonLinesWriter<Box<dyn Write + Send>>),
+}
+
+/// Run the daemon until `shutdown` resolves (SIGTERM/SIGINT) or, with `once`, for one round.
+pub async fn run(
+    cfg: Config,
+    opts: DaemonOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    tokio::pin!(shutdown);
+    let t = &cfg.tracing;
+    let state_path = opts
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&t.state_dir));
+    let state_dir = StateDir::open(&state_path)?;
+    let mut state: PersistedState = match state_dir.load()? {
+        Some(s) => {
+            info!(state = %state_dir.path().display(), "resuming from saved state");
+            s
+        }
+        None => PersistedState {
+            version: STATE_VERSION,
+            cursor_ns: None,
+            round: 0,
+            correlator: Correlator::new(correlator_config(&cfg)),
+            file_offsets: FileOffsets::default(),
+            queue: ExportQueue::default(),
+            exported: ExportedSpans::default(),
+        },
+    };
+    // Limits come from the current config even when the state is older.
+    state.correlator.set_config(correlator_config(&cfg));
+
+    let mut source = build_source(&cfg, &state)?;
+    let mut exporter = build_exporter(&cfg, &opts.sink).await?;
+    let model = ModelOptions::default();
+
+    let metrics = Arc::new(Metrics::default());
+    let _server = if !t.metrics_address.is_empty() {
+        let (addr, task) = metrics::serve(&t.metrics_address, metrics.clone())
+            .await
+            .map_err(|e| DaemonError::Metrics(t.metrics_address.clone(), e))?;
+        info!(%addr, "metrics on http://{addr}/metrics");
+        Some(task)
+    } else {
+        None
+    };
+
+    let go_back = t.go_back_seconds as i64 * SEC;
+    let first_window = (t.sleep_seconds.max(t.go_back_seconds)) as i64 * SEC;
+    let mut read_outage = false;
+    let mut export_outage = false;
+    let mut backoff = Duration::from_secs(1);
+
+    loop {
+        // 1. Read. A failure leaves cursor and round untouched.
+        let read = tokio::select! {
+            r = source.read(state.cursor_ns, go_back, first_window) => r,
+            () = &mut shutdown => {
+                info!("shutting down (read interrupted; cursor not advanced)");
+                state_dir.save(&state)?;
+                return Ok(());
+            }
+        };
+        match read {
+            Ok(r) => {
+                if read_outage {
+                    info!("source is back; reading resumes from the held cursor");
+                    read_outage = false;
+                }
+                metrics.lines_read.fetch_add(r.records.len() as u64 + r.skipped, Relaxed);
+                metrics.lines_skipped.fetch_add(r.skipped, Relaxed);
+                let before = state.correlator.stats().clone();
+                for rec in &r.records {
+                    state.correlator.ingest(rec);
+                }
+                let released = state.correlator.end_round();
+                let after = state.correlator.stats().clone();
+                metrics.lines_unmatched.fetch_add(after.unmatched - before.unmatched, Relaxed);
+                metrics.lines_duplicate.fetch_add(after.duplicates - before.duplicates, Relaxed);
+                metrics.rejects.fetch_add(after.rejects - before.rejects, Relaxed);
+                metrics.late_lines.fetch_add(after.late_lines - before.late_lines, Relaxed);
+                metrics
+                    .messages_incomplete
+                    .fetch_add(after.messages_incomplete - before.messages_incomplete, Relaxed);
+                for rej in state.correlator.take_rejects() {
+                    debug!(host = %rej.host, reason = %rej.reject.reason, "rejected before queueing");
+                }
+                metrics.messages_exported.fetch_add(released.len() as u64, Relaxed);
+                enqueue(&mut state, &released, &model, &mut exporter, t.export_queue_max_spans, &metrics);
+                if let Source::File { follower, .. } = &source {
+                    state.file_offsets = follower.offsets();
+                }
+                state.cursor_ns = r.new_cursor.or(state.cursor_ns);
+                state.round += 1;
+                state.exported.expire(state.round, 60);
+                metrics.rounds.fetch_add(1, Relaxed);
+                metrics.last_round_unix.store(now_ns() / SEC, Relaxed);
+            }
+            Err(e) => {
+                metrics.round_failures.fetch_add(1, Relaxed);
+                if !read_outage {
+                    error!("reading the logs failed; holding the cursor and retrying each round: {e}");
+                    read_outage = true;
+                } else {
+                    debug!("read still failing: {e}");
+                }
+            }
+        }
+        if let Some(c) = state.cursor_ns {
+            metrics.lag_seconds.store((now_ns() - c) / SEC, Relaxed);
+        }
+        metrics
+            .pending_messages
+            .store(state.correlator.pending_messages() as i64, Relaxed);
+
+        // 2. Persist before exporting.
+        state_dir.save(&state)?;
+
+        // 3. Drain the export queue.
+        let drained = tokio::select! {
+            r = drain_queue(&mut state.queue, &mut exporter, &metrics) => r,
+            () = &mut shutdown => {
+                info!("shutting down (export interrupted; queue kept)");
+                state_dir.save(&state)?;
+                return Ok(());
+            }
+        };
+        match drained {
+            Ok(sent) => {
+                if export_outage {
+                    info!("OTLP endpoint is back; queue drained");
+                    export_outage = false;
+                }
+                backoff = Duration::from_secs(1);
+                if sent > 0 {
+                    state_dir.save(&state)?;
+                }
+            }
+            Err(e) => {
+                metrics.export_failures.fetch_add(1, Relaxed);
+                if !export_outage {
+                    warn!(
+                        queued_spans = state.queue.spans(),
+                        "export failed; spans stay queued (persisted) and are retried: {e}"
+                    );
+                    export_outage = true;
+                }
+                state_dir.save(&state)?;
+            }
+        }
+        metrics
+            .export_queue_spans
+            .store(state.queue.spans() as i64, Relaxed);
+
+        if opts.once {
+            return Ok(());
+        }
+        // 4. Sleep; while exports fail, retry sooner (with backoff) but keep the read cadence.
+        let sleep = Duration::from_secs(t.sleep_seconds.max(1));
+        let wait = if export_outage { backoff.min(sleep) } else { sleep };
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut shutdown => {
+                info!("shutting down");
+                state_dir.save(&state)?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn enqueue(
+    state: &mut PersistedState,
+    released: &[Message],
+    model: &ModelOptions,
+    exporter: &mut Exporter,
+    max_spans: usize,
+    metrics: &Metrics,
+) {
+    let mut batch: Vec<BuiltSpan> = Vec::new();
+    for msg in released {
+        if let Exporter::Console = exporter {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", render_message(msg));
+        }
+        let spans = state
+            .exported
+            .keep_new(&msg.message_id, build_spans(msg, model), state.round);
+        if !batch.is_empty() && batch.len() + spans.len() > DEFAULT_SPANS_PER_REQUEST {
+            push(state, std::mem::take(&mut batch), max_spans, metrics);
+        }
+        batch.extend(spans);
+    }
+    if !batch.is_empty() {
+        push(state, batch, max_spans, metrics);
+    }
+}
+
+fn push(state: &mut PersistedState, spans: Vec<BuiltSpan>, max_spans: usize, metrics: &Metrics) {
+    let evicted = state.queue.push(to_request(spans), max_spans);
+    if evicted > 0 {
+        metrics.spans_evicted.fetch_add(evicted as u64, Relaxed);
+        warn!(
+            evicted,
+            "export queue full (tracing.export_queue_max_spans = {max_spans}); oldest spans dropped"
+        );
+    }
+}
+
+async fn drain_queue(
+    queue: &mut ExportQueue,
+    exporter: &mut Exporter,
+    metrics: &Metrics,
+) -> Result<usize, String> {
+    let mut sent = 0;
+    while let Some(req) = queue.front() {
+        let n = span_count(req);
+        match exporter {
+            Exporter::Otlp(otlp) => {
+                otlp.export(req.clone()).await.map_err(|e| e.to_string())?;
+            }
+            Exporter::Console => {}
+            Exporter::Json(w) => {
+                w.write(req).map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
+            }
+        }
+        queue.pop_front();
+        metrics.spans_exported.fetch_add(n as u64, Relaxed);
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonError> {
+    match cfg.method {
+        Method::OpenSearch => {
+            let o = &cfg.opensearch_config;
+            let auth = cfg.opensearch_auth();
+            let settings = OpenSearchSettings {
+                host: o.host.clone(),
+                port: o.port,
+                use_ssl: o.use_ssl,
+                verify_certs: o.verify_certs,
+                ca_certs: (!o.ca_certs.is_empty()).then(|| PathBuf::from(&o.ca_certs)),
+                username: auth.as_ref().map(|(u, _)| u.clone()),
+                password: auth.map(|(_, p)| p),
+                index: o.index.clone(),
+                timeout: Duration::from_secs(o.timeout.max(1)),
+                page_size: cfg.tracing.scroll_batch_size.max(1),
+                timestamp_field: o.mapping.timestamp.clone(),
+                facility_field: o.mapping.facility.clone(),
+                facility_value: o.facility_value.clone(),
+                ingest_timestamp_field: (!o.mapping.ingest_timestamp.is_empty())
+                    .then(|| o.mapping.ingest_timestamp.clone()),
+                time_zone: o.time_zone.clone(),
+            };
+            let client = OpenSearchSource::new(settings).map_err(|e| DaemonError::Source(e.to_string()))?;
+            let zone = Zone::parse(&o.time_zone)
+                .map_err(|e| DaemonError::Config(format!("opensearch_config.time_zone: {e}")))?;
+            let mapping = Box::new(DocumentContext::new(Box::leak(Box::new(o.clone())), zone));
+            Ok(Source::OpenSearch { client, mapping })
+        }
+        Method::File => {
+            let f = &cfg.file_config;
+            let zone = Zone::parse(&f.time_zone)
+                .map_err(|e| DaemonError::Config(format!("file_config.time_zone: {e}")))?;
+            // A first start follows from the end of existing files? No: mail logs are read
+            // from the beginning the first time, so a new install traces what is there.
+            let follower = FileFollower::new(f.paths.clone(), state.file_offsets.clone(), StartAt::Beginning)
+                .map_err(|e| DaemonError::Source(e.to_string()))?;
+            Ok(Source::File {
+                follower,
+                zone,
+                default_host: (!f.default_host.is_empty()).then(|| f.default_host.clone()),
+            })
+        }
+        Method::Ssh => Err(DaemonError::Config(
+            "method: ssh serves the one-shot commands (run, graph); the tracing daemon reads \
+             opensearch or file — set method: opensearch or method: file"
+                .into(),
+        )),
+    }
+}
+
+async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonError> {
+    match sink {
+        Sink::Console => Ok(Exporter::Console),
+        Sink::Json(path) => {
+            let w: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| DaemonError::Export(format!("cannot open {}: {e}", path.display())))?,
+                )
+            };
+            Ok(Exporter::Json(JsonLinesWriter::new(w)))
+        }
+        Sink::Otlp(endpoint) => {
+            let t = &cfg.tracing;
+            let otlp = OtlpConfig {
+                endpoint: endpoint.clone(),
+                timeout: Duration::from_secs(t.otel_timeout_seconds.max(1)),
+                headers: t.otel_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                gzip: t.otel_gzip,
+                // The daemon retries across rounds itself; keep one export call short.
+                max_retries: 2,
+                ..OtlpConfig::default()
+            };
+            let e = OtlpExporter::connect(otlp)
+                .await
+                .map_err(|e| DaemonError::Export(e.to_string()))?;
+            Ok(Exporter::Otlp(e))
+        }
+    }
+}
+
+pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
+    let t = &cfg.tracing;
+    CorrelatorConfig {
+        hold_rounds: t.hold_rounds,
+        max_age_ns: t.max_trace_age_seconds as i64 * SEC,
+        max_pending_messages: t.max_pending_messages,
+        max_lines_per_hop: t.max_lines_per_hop,
+        // Duplicates come from the window overlap: remember well past it.
+        dedup_window_ns: (t.go_back_seconds as i64 * 4 + 600) * SEC,
+        trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
+        ..CorrelatorConfig::default()
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}

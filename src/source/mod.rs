@@ -1,0 +1,3 @@
+//! Sources of `LogRecord`s.
+
+pub mod replay;
