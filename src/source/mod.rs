@@ -1,0 +1,3 @@
+//! Log sources that produce raw lines or `LogRecord`s.
+
+pub mod file;
