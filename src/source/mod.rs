@@ -1,3 +1,5 @@
-//! Sources of `LogRecord`s.
+//! Sources of `LogRecord`s: followed files (`file`), OpenSearch (`opensearch`), whole-file
+//! input for replay (`replay`), and the OpenSearch document mapper (`document`).
 
+pub mod file;
 pub mod replay;
