@@ -143,3 +143,25 @@ async fn split_requests_all_arrive_in_order() {
     }
     assert_eq!(rx.spans(), flatten(&[req]));
 }
+
+#[tokio::test]
+async fn https_to_a_plaintext_receiver_is_an_error_not_a_panic() {
+    let rx = OtlpReceiver::start().await;
+    let endpoint = format!("https://{}", rx.addr());
+    let cfg = OtlpConfig {
+        timeout: Duration::from_secs(2),
+        max_retries: 0,
+        ..config(endpoint.clone())
+    };
+    let exporter = OtlpExporter::connect(cfg).await.unwrap();
+    let err = exporter.export(request()).await.unwrap_err();
+    assert!(err.to_string().contains(&endpoint), "{err}");
+    assert_eq!(rx.requests().len(), 0);
+
+    let missing_ca = OtlpConfig {
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..config(endpoint)
+    };
+    let err = OtlpExporter::connect(missing_ca).await.unwrap_err();
+    assert!(err.to_string().contains("CA file"), "{err}");
+}

@@ -8,6 +8,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -15,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataValue, MetadataKey, MetadataMap};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Code;
 
 /// Default size limit of one request, in spans (`split_request`): well under the 4 MiB gRPC
@@ -25,8 +26,10 @@ pub const DEFAULT_MAX_SPANS_PER_REQUEST: usize = 2000;
 /// Where and how to send OTLP.
 #[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
-    /// `http://host:4317` (or `https://` when built with TLS support).
+    /// `http://host:4317`, or `https://…` for TLS (system roots plus `ca_file`).
     pub endpoint: String,
+    /// Extra PEM CA certificate(s) to trust for `https://` (a private CA).
+    pub ca_file: Option<PathBuf>,
     /// Per attempt, covering connect and the call.
     pub timeout: Duration,
     /// gRPC metadata sent with every request (e.g. `authorization`). Values are secret.
@@ -44,6 +47,7 @@ impl std::fmt::Debug for OtlpConfig {
         let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("OtlpConfig")
             .field("endpoint", &redact_userinfo(&self.endpoint))
+            .field("ca_file", &self.ca_file)
             .field("timeout", &self.timeout)
             .field("header_names", &header_names)
             .field("gzip", &self.gzip)
@@ -58,6 +62,7 @@ impl Default for OtlpConfig {
     fn default() -> Self {
         Self {
             endpoint: "http://localhost:4317".to_string(),
+            ca_file: None,
             timeout: Duration::from_secs(10),
             headers: Vec::new(),
             gzip: true,
@@ -144,15 +149,26 @@ impl OtlpExporter {
         };
         let endpoint =
             Endpoint::from_shared(cfg.endpoint.clone()).map_err(|e| invalid(e.to_string()))?;
-        match endpoint.uri().scheme_str() {
-            Some("http") => {}
+        let endpoint = match endpoint.uri().scheme_str() {
+            Some("http") => endpoint,
             Some("https") => {
+                let mut tls = ClientTlsConfig::new().with_native_roots();
+                if let Some(path) = &cfg.ca_file {
+                    let pem = std::fs::read(path).map_err(|e| {
+                        invalid(format!("cannot read CA file {}: {e}", path.display()))
+                    })?;
+                    tls = tls.ca_certificate(Certificate::from_pem(pem));
+                }
+                endpoint
+                    .tls_config(tls)
+                    .map_err(|e| invalid(format!("TLS setup: {e}")))?
+            }
+            _ => {
                 return Err(invalid(
-                    "https needs TLS support, which this build does not include".to_string(),
+                    "expected http://host:port or https://host:port".into(),
                 ))
             }
-            _ => return Err(invalid("expected http://host:port".to_string())),
-        }
+        };
         if endpoint.uri().host().is_none() {
             return Err(invalid("missing host".to_string()));
         }
