@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod correlate;
+pub mod daemon;
 pub mod engine;
 pub mod export;
 pub mod parse;

@@ -1,4 +1,5 @@
-//! Exporters: OTLP gRPC (`otlp`), OTLP-JSON lines (`json`).
+//! Exporters: OTLP gRPC (`otlp`), OTLP-JSON lines (`json`), readable text (`console`).
 
+pub mod console;
 pub mod json;
 pub mod otlp;

@@ -142,6 +142,10 @@ pub fn build_spans(msg: &Message, opts: &ModelOptions) -> Vec<BuiltSpan> {
 
     let mut out = Vec::new();
     for (i, hop) in msg.hops.iter().enumerate() {
+        if hop.exported_before {
+            // Sent with an earlier release; present only so late hops find their parent.
+            continue;
+        }
         let parent_id = match hop.parent.and_then(|p| msg.hops.get(p)) {
             Some(p) => ids::hop_span_id(&msg.message_id, &p.host, &p.queue_id).to_vec(),
             None => root_id.clone(),
@@ -426,7 +430,7 @@ fn build_hop(
 /// next-hop queue ID. Grouped in first-seen order.
 fn group_attempts(attempts: &[TimedAttempt]) -> Vec<Vec<&TimedAttempt>> {
     let mut groups: Vec<Vec<&TimedAttempt>> = Vec::new();
-    for a in attempts {
+    for a in attempts.iter().filter(|a| !a.exported_before) {
         let same = |g: &&mut Vec<&TimedAttempt>| {
             let f = &g[0];
             f.timestamp_ns == a.timestamp_ns
@@ -738,6 +742,7 @@ mod tests {
         TimedAttempt {
             timestamp_ns: ts,
             attempt: a,
+            exported_before: false,
         }
     }
 
@@ -762,6 +767,7 @@ mod tests {
             last_ns: last,
             finished: true,
             completed_queue_time_s: None,
+            exported_before: false,
         }
     }
 

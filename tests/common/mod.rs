@@ -38,6 +38,7 @@ pub fn sample_message() -> Message {
                 status: Some(AttemptStatus::Sent),
                 ..Default::default()
             },
+            exported_before: false,
         }],
         notices: Vec::new(),
         rejects: Vec::new(),
@@ -51,6 +52,7 @@ pub fn sample_message() -> Message {
         last_ns: t + 600_000_000,
         finished: true,
         completed_queue_time_s: None,
+        exported_before: false,
     };
     Message {
         message_id: "round-trip@example.test".into(),
