@@ -1,0 +1,356 @@
+//! One OpenSearch document → one `LogRecord`, through `opensearch_config.mapping`.
+//!
+//! Runs per document at up to a million documents a second, so it walks the borrowed
+//! `serde_json::Value` without cloning it, resolves dotted paths without allocating, and parses
+//! the common timestamp shapes by hand. It must never panic, whatever a shipper sent.
+
+use crate::config::{Mapping, TimeZoneSpec};
+use crate::record::{FieldHints, LogRecord};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// Why a document could not become a `LogRecord`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    #[error("document is not a JSON object")]
+    NotAnObject,
+    /// (mapping field name, configured path; empty when the field is not mapped)
+    #[error("missing field `{0}` ({desc})", desc = describe_path(.1))]
+    MissingField(&'static str, String),
+    #[error(
+        "field `{field}` at `{path}` is {reason}, expected a string, number or one-element array"
+    )]
+    BadValue {
+        field: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("field `timestamp` at `{path}`: cannot parse {value:?} as a time")]
+    BadTimestamp { path: String, value: String },
+}
+
+fn describe_path(path: &str) -> String {
+    if path.is_empty() {
+        "not mapped in opensearch_config.mapping".to_string()
+    } else {
+        format!("looked up at `{path}`")
+    }
+}
+
+/// Map one document (a search hit `{"_id", "_source": {...}}` or a bare source object).
+pub fn map_document(
+    doc: &Value,
+    mapping: &Mapping,
+    zone: &TimeZoneSpec,
+) -> Result<LogRecord, DocumentError> {
+    let (src, source_id) = split_hit(doc)?;
+    let timestamp_ns = timestamp(src, &mapping.timestamp, zone)?;
+    let host = required(src, "hostname", &mapping.hostname)?;
+    if host.trim().is_empty() {
+        return Err(DocumentError::MissingField(
+            "hostname",
+            mapping.hostname.clone(),
+        ));
+    }
+    // No guessing the service from the message: a wrong tag would misparse silently.
+    let service = required(src, "service", &mapping.service)?;
+    if service.trim().is_empty() {
+        return Err(DocumentError::MissingField(
+            "service",
+            mapping.service.clone(),
+        ));
+    }
+    // An empty message is odd but present; downstream simply finds nothing in it.
+    let message = required(src, "message", &mapping.message)?;
+    let message = message.trim_end_matches(['\n', '\r']);
+
+    let hints = FieldHints {
+        queue_id: optional(src, &mapping.queueid).or_else(|| optional(src, &mapping.mail_id)),
+        queued_as: optional(src, &mapping.queued_as),
+        message_id: optional(src, &mapping.message_id),
+        relay_host: optional(src, &mapping.relay_host),
+        relay_ip: optional(src, &mapping.relay_ip),
+        relay_port: optional(src, &mapping.relay_port),
+        smtp_code: optional(src, &mapping.smtp_code),
+    };
+    Ok(LogRecord {
+        timestamp_ns,
+        host: host.trim().to_string(),
+        service: service.trim().to_string(),
+        message: message.to_string(),
+        source_id,
+        hints,
+    })
+}
+
+/// Whether the document passes the facility filter: true when `mapping.facility` or
+/// `facility_value` is empty (filter disabled); otherwise the field must equal the value
+/// (ignoring ASCII case, like a `match` on an analyzed field). Missing field → false.
+pub fn facility_matches(doc: &Value, mapping: &Mapping, facility_value: &str) -> bool {
+    if mapping.facility.is_empty() || facility_value.is_empty() {
+        return true;
+    }
+    let Ok((src, _)) = split_hit(doc) else {
+        return false;
+    };
+    let eq = |v: &Value| match v {
+        Value::String(s) => s.trim().eq_ignore_ascii_case(facility_value),
+        _ => false,
+    };
+    match lookup(src, &mapping.facility) {
+        Some(Value::Array(items)) => items.iter().any(eq),
+        Some(v) => eq(v),
+        None => false,
+    }
+}
+
+/// Resolve a dotted path: nested objects (`{"host":{"name":…}}`), flat dotted keys
+/// (`{"host.name":…}`) and mixes (`{"host":{"os.name":…}}`). A trailing `.keyword` (the
+/// OpenSearch multi-field, never in `_source`) is dropped as a fallback. Null counts as absent.
+pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return None;
+    }
+    resolve(doc, path).or_else(|| {
+        path.strip_suffix(".keyword")
+            .filter(|p| !p.is_empty())
+            .and_then(|p| resolve(doc, p))
+    })
+}
+
+/// Nested interpretation first (the common shape), shortest prefix first, then the whole
+/// remaining path as one key. Recursion depth is bounded by the number of dots in `path`.
+fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let obj = match v {
+        Value::Object(o) => o,
+        // Some shippers wrap an object in a one-element array.
+        Value::Array(items) if items.len() == 1 => return resolve(&items[0], path),
+        _ => return None,
+    };
+    for (i, _) in path.match_indices('.') {
+        if let Some(child) = obj.get(&path[..i]) {
+            if let Some(found) = resolve(child, &path[i + 1..]) {
+                return Some(found);
+            }
+        }
+    }
+    obj.get(path).filter(|v| !v.is_null())
+}
+
+/// The `_source` of a search hit (with its `_id`), or the document itself.
+fn split_hit(doc: &Value) -> Result<(&Value, Option<String>), DocumentError> {
+    let obj = doc.as_object().ok_or(DocumentError::NotAnObject)?;
+    match obj.get("_source") {
+        Some(src @ Value::Object(_)) => {
+            let id = match obj.get("_id") {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            Ok((src, id))
+        }
+        _ => Ok((doc, None)),
+    }
+}
+
+/// A scalar as text; `Ok(None)` for null/empty array, `Err(reason)` for objects and arrays of
+/// several values.
+fn scalar(v: &Value) -> Result<Option<Cow<'_, str>>, String> {
+    match v {
+        Value::String(s) => Ok(Some(Cow::Borrowed(s.as_str()))),
+        Value::Number(n) => Ok(Some(Cow::Owned(n.to_string()))),
+        Value::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
+        Value::Null => Ok(None),
+        Value::Array(items) => match items.as_slice() {
+            [] => Ok(None),
+            [one] if !one.is_array() => scalar(one),
+            _ => Err(format!("an array of {} values", items.len())),
+        },
+        Value::Object(_) => Err("an object".to_string()),
+    }
+}
+
+fn required<'a>(
+    src: &'a Value,
+    field: &'static str,
+    path: &str,
+) -> Result<Cow<'a, str>, DocumentError> {
+    let v =
+        lookup(src, path).ok_or_else(|| DocumentError::MissingField(field, path.to_string()))?;
+    match scalar(v) {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(DocumentError::MissingField(field, path.to_string())),
+        Err(reason) => Err(DocumentError::BadValue {
+            field,
+            path: path.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// Optional hint fields: absent, empty or unusable values are simply no hint.
+fn optional(src: &Value, path: &str) -> Option<String> {
+    let v = lookup(src, path)?;
+    match scalar(v) {
+        Ok(Some(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn timestamp(src: &Value, path: &str, zone: &TimeZoneSpec) -> Result<i64, DocumentError> {
+    let v = lookup(src, path)
+        .ok_or_else(|| DocumentError::MissingField("timestamp", path.to_string()))?;
+    let v = match v {
+        Value::Array(items) if items.len() == 1 => &items[0],
+        other => other,
+    };
+    let parsed = match v {
+        Value::Number(n) => epoch_millis_number(n),
+        Value::String(s) => parse_timestamp(s, zone),
+        _ => None,
+    };
+    parsed.ok_or_else(|| DocumentError::BadTimestamp {
+        path: path.to_string(),
+        value: truncate(&v.to_string(), 80),
+    })
+}
+
+/// OpenSearch `epoch_millis`: numbers are milliseconds since the epoch.
+fn epoch_millis_number(n: &serde_json::Number) -> Option<i64> {
+    if let Some(ms) = n.as_i64() {
+        return ms.checked_mul(1_000_000);
+    }
+    // Fractional millis: split before scaling, or f64 rounding smears the sub-ms part.
+    let f = n.as_f64()?;
+    if !f.is_finite() || f.abs() >= 9.2e12 {
+        return None;
+    }
+    let whole = f.trunc();
+    (whole as i64)
+        .checked_mul(1_000_000)?
+        .checked_add(((f - whole) * 1e6).round() as i64)
+}
+
+/// A timestamp string to UTC nanoseconds: all digits = epoch millis; otherwise
+/// `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM|±HH]`, with `zone` applied when there is no
+/// offset.
+pub fn parse_timestamp(s: &str, zone: &TimeZoneSpec) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return s.parse::<i64>().ok()?.checked_mul(1_000_000);
+    }
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in &b[from..to] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + (c - b'0') as i64;
+        }
+        Some(n)
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, min, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    // 60 is a leap second; it lands on the next minute's :00, which is close enough.
+    if hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + (b[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 {
+            return None;
+        }
+        for _ in digits..9 {
+            nanos *= 10;
+        }
+    }
+    // One optional space before the offset (`2026-02-04 08:00:01 +0000`).
+    if i + 1 < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    let offset = match b.get(i) {
+        None => None,
+        Some(b'Z' | b'z') if i + 1 == b.len() => Some(0),
+        Some(&sign @ (b'+' | b'-')) => {
+            let rest = &b[i + 1..];
+            let digit2 = |j: usize| -> Option<i64> {
+                let (x, y) = (*rest.get(j)?, *rest.get(j + 1)?);
+                (x.is_ascii_digit() && y.is_ascii_digit())
+                    .then(|| ((x - b'0') * 10 + (y - b'0')) as i64)
+            };
+            let (h, m) = match rest.len() {
+                2 => (digit2(0)?, 0),
+                4 => (digit2(0)?, digit2(2)?),
+                5 if rest[2] == b':' => (digit2(0)?, digit2(3)?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            Some(if sign == b'-' { -secs } else { secs })
+        }
+        _ => return None,
+    };
+    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    let utc = match offset {
+        Some(off) => local - off,
+        None => zone.local_epoch_to_utc(local),
+    };
+    utc.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
