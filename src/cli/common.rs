@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use mailtrace::config::{resolve_config_path, Config};
+use mailtrace::config::{resolve_config_path, Config, LogFormat};
 
 /// Load the config named by `-c`, else `$MAILTRACE_CONFIG`, else `./config.yaml`.
 /// A path given explicitly (flag or env) must exist; the implicit `./config.yaml` may be
@@ -24,7 +24,7 @@ pub fn load_config_if_present(cli: Option<&Path>) -> Result<Option<Config>> {
 pub fn init_logging(cli_level: Option<&str>, cfg: Option<&Config>) {
     let level = cli_level
         .map(str::to_string)
-        .or_else(|| cfg.map(|c| c.log_level.clone()))
+        .or_else(|| cfg.map(|c| c.log_level.as_filter().to_string()))
         .unwrap_or_else(|| "info".into());
     let level = match level.to_ascii_lowercase().as_str() {
         "critical" => "error".to_string(),
@@ -33,7 +33,7 @@ pub fn init_logging(cli_level: Option<&str>, cfg: Option<&Config>) {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(format!("mailtrace={level},warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mailtrace=info,warn"));
-    let json = cfg.is_some_and(|c| c.log_format.eq_ignore_ascii_case("json"));
+    let json = cfg.is_some_and(|c| c.log_format == LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

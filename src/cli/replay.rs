@@ -68,9 +68,6 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
         .clone()
         .unwrap_or_else(|| cfg.file_config.time_zone.clone());
     let zone = Zone::parse(&zone_text).map_err(|e| anyhow!("time zone {zone_text:?}: {e}"))?;
-    let doc_zone_text = &cfg.opensearch_config.time_zone;
-    let doc_zone =
-        Zone::parse(doc_zone_text).map_err(|e| anyhow!("opensearch_config.time_zone: {e}"))?;
     let default_host = args
         .default_host
         .clone()
@@ -82,7 +79,7 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
             year: args.year,
             default_host,
         },
-        documents: DocumentContext::new(&cfg.opensearch_config, doc_zone),
+        documents: DocumentContext::new(&cfg.opensearch_config).map_err(|e| anyhow!(e))?,
     };
 
     let mut engine = Engine::new(correlator_config(&cfg), model_options(&cfg));
@@ -225,7 +222,7 @@ fn export_grpc(
                 .tracing
                 .otel_headers
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), v.expose().to_string()))
                 .collect(),
             gzip: cfg.tracing.otel_gzip,
             ..OtlpConfig::default()
@@ -243,8 +240,8 @@ pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
     CorrelatorConfig {
         hold_rounds: cfg.tracing.hold_rounds,
         max_age_ns: cfg.tracing.max_trace_age_seconds as i64 * SEC,
-        max_pending_messages: cfg.tracing.max_pending_messages,
-        max_lines_per_hop: cfg.tracing.max_lines_per_hop,
+        max_pending_messages: cfg.tracing.max_pending_messages as usize,
+        max_lines_per_hop: cfg.tracing.max_lines_per_hop as usize,
         trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
         ..CorrelatorConfig::default()
     }

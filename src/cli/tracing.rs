@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use mailtrace::config::Config;
+use mailtrace::config::{Config, Secret};
 use mailtrace::daemon::{self, DaemonOptions, Sink};
 
 #[derive(Debug, Args)]
@@ -53,11 +53,11 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: TracingArgs) 
         );
     };
     if let Some(p) = args.opensearch_pass {
-        cfg.opensearch_config.password = p.into();
+        cfg.opensearch_config.password = Secret::new(p);
     } else if args.ask_opensearch_pass {
         let p = rpassword::prompt_password("OpenSearch password: ")
             .context("reading the password from the terminal")?;
-        cfg.opensearch_config.password = p.into();
+        cfg.opensearch_config.password = Secret::new(p);
     }
     cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let sink = sink_for(&cfg, &args);

@@ -82,7 +82,7 @@ struct PersistedState {
 enum Source {
     OpenSearch {
         client: OpenSearchSource,
-        mapping: Box<DocumentContext<'static>>,
+        mapping: DocumentContext,
     },
     File {
         follower: FileFollower,
@@ -253,7 +253,14 @@ pub async fn run(
                     debug!(host = %rej.host, reason = %rej.reject.reason, "rejected before queueing");
                 }
                 metrics.messages_exported.fetch_add(released.len() as u64, Relaxed);
-                enqueue(&mut state, &released, &model, &mut exporter, t.export_queue_max_spans, &metrics);
+                enqueue(
+                    &mut state,
+                    &released,
+                    &model,
+                    &mut exporter,
+                    t.export_queue_max_spans as usize,
+                    &metrics,
+                );
                 if let Source::File { follower, .. } = &source {
                     state.file_offsets = follower.offsets();
                 }
@@ -402,9 +409,12 @@ async fn drain_queue(
 
 fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonError> {
     match cfg.method {
-        Method::OpenSearch => {
+        Method::Opensearch => {
             let o = &cfg.opensearch_config;
-            let auth = cfg.opensearch_auth();
+            let auth = cfg
+                .opensearch_auth()
+                .map_err(|e| DaemonError::Config(e.to_string()))?
+                .map(|(u, p)| (u.to_string(), p.to_string()));
             let settings = OpenSearchSettings {
                 host: o.host.clone(),
                 port: o.port,
@@ -415,7 +425,7 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
                 password: auth.map(|(_, p)| p),
                 index: o.index.clone(),
                 timeout: Duration::from_secs(o.timeout.max(1)),
-                page_size: cfg.tracing.scroll_batch_size.max(1),
+                page_size: cfg.tracing.scroll_batch_size.max(1) as usize,
                 timestamp_field: o.mapping.timestamp.clone(),
                 facility_field: o.mapping.facility.clone(),
                 facility_value: o.facility_value.clone(),
@@ -424,9 +434,7 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
                 time_zone: o.time_zone.clone(),
             };
             let client = OpenSearchSource::new(settings).map_err(|e| DaemonError::Source(e.to_string()))?;
-            let zone = Zone::parse(&o.time_zone)
-                .map_err(|e| DaemonError::Config(format!("opensearch_config.time_zone: {e}")))?;
-            let mapping = Box::new(DocumentContext::new(Box::leak(Box::new(o.clone())), zone));
+            let mapping = DocumentContext::new(o).map_err(DaemonError::Config)?;
             Ok(Source::OpenSearch { client, mapping })
         }
         Method::File => {
@@ -473,7 +481,11 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
             let otlp = OtlpConfig {
                 endpoint: endpoint.clone(),
                 timeout: Duration::from_secs(t.otel_timeout_seconds.max(1)),
-                headers: t.otel_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                headers: t
+                    .otel_headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.expose().to_string()))
+                    .collect(),
                 gzip: t.otel_gzip,
                 // The daemon retries across rounds itself; keep one export call short.
                 max_retries: 2,
@@ -492,8 +504,8 @@ pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
     CorrelatorConfig {
         hold_rounds: t.hold_rounds,
         max_age_ns: t.max_trace_age_seconds as i64 * SEC,
-        max_pending_messages: t.max_pending_messages,
-        max_lines_per_hop: t.max_lines_per_hop,
+        max_pending_messages: t.max_pending_messages as usize,
+        max_lines_per_hop: t.max_lines_per_hop as usize,
         // Duplicates come from the window overlap: remember well past it.
         dedup_window_ns: (t.go_back_seconds as i64 * 4 + 600) * SEC,
         trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),

@@ -4,7 +4,7 @@
 //! `serde_json::Value` without cloning it, resolves dotted paths without allocating, and parses
 //! the common timestamp shapes by hand. It must never panic, whatever a shipper sent.
 
-use crate::config::{Mapping, TimeZoneSpec};
+use crate::config::{Mapping, OpenSearchConfig, TimeZoneSpec};
 use crate::record::{FieldHints, LogRecord};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -34,6 +34,40 @@ fn describe_path(path: &str) -> String {
         "not mapped in opensearch_config.mapping".to_string()
     } else {
         format!("looked up at `{path}`")
+    }
+}
+
+/// The mapping, zone and facility value a reader of documents needs, bundled.
+#[derive(Debug, Clone)]
+pub struct DocumentContext {
+    pub mapping: Mapping,
+    pub zone: TimeZoneSpec,
+    pub facility_value: String,
+}
+
+impl DocumentContext {
+    pub fn new(os: &OpenSearchConfig) -> Result<Self, String> {
+        Ok(DocumentContext {
+            mapping: os.mapping.clone(),
+            zone: os.zone().map_err(|e| format!("opensearch_config.time_zone: {e}"))?,
+            facility_value: os.facility_value.clone(),
+        })
+    }
+
+    /// A document, bare or as a search hit with `_id` and `_source`.
+    pub fn map(&self, doc: &Value) -> Result<LogRecord, DocumentError> {
+        map_document(doc, &self.mapping, &self.zone)
+    }
+
+    /// A search hit's `_source` with its `_id`, as the OpenSearch source hands them over.
+    pub fn map_hit(&self, id: &str, source: &Value) -> Result<LogRecord, DocumentError> {
+        let mut rec = map_document(source, &self.mapping, &self.zone)?;
+        rec.source_id = Some(id.to_string());
+        Ok(rec)
+    }
+
+    pub fn facility_matches(&self, doc: &Value) -> bool {
+        facility_matches(doc, &self.mapping, &self.facility_value)
     }
 }
 

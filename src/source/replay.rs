@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::parse::syslog::{self, SyslogContext};
 use crate::record::LogRecord;
-use crate::source::document::{self, DocumentContext};
+use crate::source::document::DocumentContext;
 
 /// How an input file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,9 +81,9 @@ impl Input {
 }
 
 /// Everything a reader needs to turn lines into records.
-pub struct ReadContext<'a> {
+pub struct ReadContext {
     pub syslog: SyslogContext,
-    pub documents: DocumentContext<'a>,
+    pub documents: DocumentContext,
 }
 
 /// Stream every record of `input` into `sink`. I/O errors (unreadable file) are returned;
@@ -91,7 +91,7 @@ pub struct ReadContext<'a> {
 pub fn read_input(
     input: &Input,
     format: InputFormat,
-    ctx: &ReadContext<'_>,
+    ctx: &ReadContext,
     stats: &mut ReadStats,
     mut sink: impl FnMut(LogRecord),
 ) -> io::Result<()> {
@@ -173,7 +173,7 @@ pub fn read_input(
 pub fn read_all(
     path: &Path,
     format: InputFormat,
-    ctx: &ReadContext<'_>,
+    ctx: &ReadContext,
 ) -> io::Result<(Vec<LogRecord>, ReadStats)> {
     let mut stats = ReadStats::default();
     let mut out = Vec::new();
