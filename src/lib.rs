@@ -8,6 +8,7 @@ pub mod correlate;
 pub mod export;
 pub mod parse;
 pub mod record;
+pub mod source;
 pub mod trace;
 
 pub use record::{FieldHints, LogRecord};
