@@ -3,4 +3,5 @@
 
 pub mod document;
 pub mod file;
+pub mod opensearch;
 pub mod replay;

@@ -2,6 +2,7 @@
 //! test uses every helper.
 #![allow(dead_code)]
 
+pub mod osmem;
 pub mod otlp_receiver;
 
 use mailtrace::correlate::{Hop, HopLine, Message, TimedAttempt};
