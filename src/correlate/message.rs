@@ -67,7 +67,10 @@ impl Hop {
     pub fn recipients(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let arrival = self.arrival.iter().flat_map(|a| a.recipients.iter());
-        let attempted = self.attempts.iter().flat_map(|a| a.attempt.recipients.iter());
+        let attempted = self
+            .attempts
+            .iter()
+            .flat_map(|a| a.attempt.recipients.iter());
         for r in arrival.chain(attempted) {
             if !out.iter().any(|x| x == r) {
                 out.push(r.clone());

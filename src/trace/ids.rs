@@ -53,7 +53,12 @@ pub fn root_span_id(message_id: &str) -> SpanId {
 
 /// Span of one hop `(host, queue_id)` of a message.
 pub fn hop_span_id(message_id: &str, host: &str, queue_id: &str) -> SpanId {
-    span_id(&[b"hop", message_id.as_bytes(), host.as_bytes(), queue_id.as_bytes()])
+    span_id(&[
+        b"hop",
+        message_id.as_bytes(),
+        host.as_bytes(),
+        queue_id.as_bytes(),
+    ])
 }
 
 /// Identity of a delivery attempt; also the prefix of its stages' identities.
