@@ -206,4 +206,175 @@ mod tests {
         r.hints.queue_id = Some(String::new());
         assert_eq!(parse_record(&r), None);
     }
+
+    fn frame_all(text: &str) -> Vec<LogRecord> {
+        let ctx = syslog::SyslogContext {
+            now_ns: i64::MAX / 2,
+            year: Some(2026),
+            ..Default::default()
+        };
+        text.lines()
+            .map(|l| syslog::parse_line(l, &ctx).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+
+    #[test]
+    fn odd_lines_fixture() {
+        let recs = frame_all(include_str!("../../tests/fixtures/odd-lines.log"));
+        let mut kinds = std::collections::BTreeMap::new();
+        for r in &recs {
+            assert!(r.host == "mx-a" || r.host == "mx-b", "{r:?}");
+            let parsed = parse_record(r);
+            let noise = [
+                "connect from",
+                "disconnect from",
+                "statistics:",
+                "daemon started",
+                "stopping",
+            ];
+            if noise.iter().any(|n| r.message.starts_with(n)) {
+                assert_eq!(parsed, None, "{}", r.message);
+                continue;
+            }
+            let l = parsed.unwrap_or_else(|| panic!("None for {}", r.message));
+            let kind = match &l.event {
+                MailEvent::Attempt(a) => {
+                    format!("attempt-{}", a.status.map_or("none", |s| s.as_str()))
+                }
+                e => format!("{e:?}")
+                    .split(['(', ' '])
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            };
+            *kinds.entry(kind).or_insert(0) += 1;
+            match &l.event {
+                MailEvent::Reject(_) => {}
+                _ => assert!(l.queue_id.is_some(), "{}", r.message),
+            }
+            if let MailEvent::Attempt(a) = &l.event {
+                if r.message.contains("queued as") || r.message.contains("OK id=") {
+                    assert!(a.next_queue_id.is_some(), "{}", r.message);
+                }
+            }
+        }
+        let get = |k: &str| kinds.get(k).copied().unwrap_or(0);
+        assert_eq!(get("attempt-sent"), 14, "{kinds:?}");
+        assert_eq!(get("attempt-deferred"), 3, "{kinds:?}");
+        assert_eq!(get("attempt-bounced"), 2, "{kinds:?}");
+        assert_eq!(get("attempt-expired"), 1, "{kinds:?}");
+        assert_eq!(get("Reject"), 3, "{kinds:?}");
+        assert_eq!(get("Arrival"), 3, "{kinds:?}");
+        assert_eq!(get("Completed"), 3, "{kinds:?}");
+        assert_eq!(get("Notification"), 2, "{kinds:?}");
+        assert_eq!(get("Other"), 3, "{kinds:?}");
+        // The bare Message-ID on the Postfix side matches Exim's `id=`.
+        let mids: Vec<_> = recs
+            .iter()
+            .filter_map(parse_record)
+            .filter_map(|l| match l.event {
+                MailEvent::MessageId(m) => m,
+                MailEvent::Arrival(a) => a.message_id,
+                _ => None,
+            })
+            .filter(|m| m.starts_with("CA+x"))
+            .collect();
+        assert_eq!(mids, vec!["CA+x=y/z@mail.example.test"; 2]);
+    }
+
+    #[test]
+    fn chain_fixture_parses() {
+        let text = include_str!("../../tests/fixtures/chain-postfix-exim.log");
+        let ctx = syslog::SyslogContext {
+            now_ns: i64::MAX / 2,
+            default_host: Some("mx-e".into()),
+            ..Default::default()
+        };
+        let lines: Vec<_> = text
+            .lines()
+            .filter_map(|l| syslog::parse_line(l, &ctx).ok())
+            .filter_map(|r| parse_record(&r))
+            .collect();
+        let exim: Vec<_> = lines.iter().filter(|l| l.mta == Mta::Exim).collect();
+        assert_eq!(exim.len(), 3);
+        assert!(lines.iter().all(|l| l.event != MailEvent::Other));
+    }
+
+    /// Garbage of every kind through every parser: nothing may panic.
+    #[test]
+    fn hostile_input_never_panics() {
+        let big = "B9DAF99AB54: to=<".to_string() + &"é(<[\"=".repeat(170_000);
+        let seeds: Vec<String> = vec![
+            "B9DAF99AB54: to=<".into(),
+            "B9DAF99AB54: to=<a@b>, relay=x[, delay=, delays=1/2/3/4/5, dsn=, status=".into(),
+            "B9DAF99AB54: to=<a@b>, relay=]x[:99999, status=sent ((((((".into(),
+            "B9DAF99AB54: to=<a@b>, status=sent )))) queued as".into(),
+            "B9DAF99AB54: client=".into(),
+            "B9DAF99AB54: message-id=<".into(),
+            "B9DAF99AB54: from=<".into(),
+            "B9DAF99AB54: reject: ".into(),
+            "B9DAF99AB54: reject: RCPT from ; from=<".into(),
+            "NOQUEUE: reject: RCPT from x: ; from=< to=< helo=<: ".into(),
+            "NOQUEUE: milter-reject: header from ; proto=".into(),
+            "4jX3T01nHvz1Wjpx: sender non-delivery notification: ".into(),
+            "warning: 4jX3T01nHvz1Wjpx:".into(),
+            "1xUr1i-0004Rc-0H <= ".into(),
+            "1xUr1i-0004Rc-0H <= a H=".into(),
+            "1xUr1i-0004Rc-0H <= a H=( [ for".into(),
+            "1xUr1i-0004Rc-0H => a H=h [x]: C=\"\\".into(),
+            "1xUr1i-0004Rc-0H ** a <".into(),
+            "1xUr1i-0004Rc-0H == : : :".into(),
+            "1xUr1i-0004Rc-0H => a T=\"é C=\"250 queued as é".into(),
+            "1xUr1i-0004Rc-0H Completed QT=1é".into(),
+            "[1 1xUr1i-0004Rc-0H".into(),
+            "[] H=x rejected RCPT ".into(),
+            "H= F=< rejected MAIL : ".into(),
+            "\u{0}\u{1}\u{7f}\u{fffd}\u{10ffff}".into(),
+            "ßßß: ✓✓✓: 日本語".into(),
+            big,
+        ];
+        let ctx = syslog::SyslogContext::default();
+        let run = |m: &str| {
+            let _ = postfix::parse("postfix/smtp", m);
+            let _ = exim::parse(m);
+            let _ = exim::parse_exim_duration(m);
+            let _ = time::Zone::parse(m);
+            let _ = time::parse_iso8601(m, &time::Zone::Fixed(0));
+            let _ = syslog::parse_line(m, &ctx);
+            let mut rec = LogRecord {
+                service: "postfix/smtp".into(),
+                message: m.into(),
+                ..Default::default()
+            };
+            rec.hints.relay_port = Some(m.into());
+            rec.hints.queue_id = Some(m.into());
+            let _ = parse_record(&rec);
+            rec.service = "exim".into();
+            let _ = parse_record(&rec);
+            let _ = syslog::parse_line(&format!("Nov 21 19:45:33 h postfix/smtp[1]: {m}"), &ctx);
+        };
+        for s in &seeds {
+            run(s);
+            // The 1 MB line is cut at a few multi-byte positions only, to keep the test quick.
+            let n = if s.len() > 10_000 { 8 } else { 300 };
+            let cuts: Vec<usize> = s.char_indices().map(|(i, _)| i).take(n).collect();
+            for i in cuts {
+                run(&s[..i]);
+                run(&s[i..]);
+            }
+        }
+        // Pseudo-random bytes (lossy-decoded, as the caller does).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            let bytes: Vec<u8> = (0..64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    b"B9DAF1xUr-0:<>[]()=\" ,.;/\\ abcz\xc3\xa9\xff"[(x % 34) as usize]
+                })
+                .collect();
+            run(&String::from_utf8_lossy(&bytes));
+        }
+    }
 }
