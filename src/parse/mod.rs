@@ -377,4 +377,62 @@ mod tests {
             run(&String::from_utf8_lossy(&bytes));
         }
     }
+
+    /// Throughput of framing + parsing on the fixtures; run with
+    /// `cargo test --release --lib parse::tests::throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let text = [
+            include_str!("../../tests/fixtures/chain-postfix-exim.log"),
+            include_str!("../../tests/fixtures/odd-lines.log"),
+        ]
+        .concat();
+        let lines: Vec<&str> = text.lines().collect();
+        let ctx = syslog::SyslogContext {
+            now_ns: 1_800_000_000_000_000_000,
+            ..Default::default()
+        };
+        let start = std::time::Instant::now();
+        let mut n = 0u64;
+        let mut hits = 0u64;
+        while start.elapsed().as_secs_f64() < 2.0 {
+            for l in &lines {
+                if let Ok(r) = syslog::parse_line(l, &ctx) {
+                    hits += parse_record(&r).is_some() as u64;
+                }
+                n += 1;
+            }
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        println!("frame+parse: {rate:.0} lines/s ({hits} parsed)");
+        let recs: Vec<LogRecord> = lines
+            .iter()
+            .filter_map(|l| syslog::parse_line(l, &ctx).ok())
+            .collect();
+        let start = std::time::Instant::now();
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < 1.0 {
+            for r in &recs {
+                hits += parse_record(r).is_some() as u64;
+                n += 1;
+            }
+        }
+        println!(
+            "parse only: {:.0} lines/s",
+            n as f64 / start.elapsed().as_secs_f64()
+        );
+        let start = std::time::Instant::now();
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < 1.0 {
+            for l in &lines {
+                hits += syslog::parse_line(l, &ctx).is_ok() as u64;
+                n += 1;
+            }
+        }
+        println!(
+            "frame only: {:.0} lines/s ({hits})",
+            n as f64 / start.elapsed().as_secs_f64()
+        );
+    }
 }

@@ -69,9 +69,7 @@ fn queued_event(rest: &str) -> MailEvent {
     }
     if let Some(r) = rest.strip_prefix("client=") {
         let client = until(r, ", ");
-        let sasl = r
-            .find(", sasl_username=")
-            .map(|i| until(&r[i + 16..], ", ").to_string());
+        let sasl = find_str(r, ", sasl_username=").map(|i| until(&r[i + 16..], ", ").to_string());
         return MailEvent::Client {
             client: Some(client.to_string()),
             sasl_username: sasl,
@@ -98,7 +96,8 @@ fn queued_event(rest: &str) -> MailEvent {
     {
         return MailEvent::Reject(parse_reject(r));
     }
-    if let Some((kind_text, new_qid)) = rest.split_once(" notification: ") {
+    if let Some(i) = find_str(rest, " notification: ") {
+        let (kind_text, new_qid) = (&rest[..i], &rest[i + 15..]);
         if is_queue_id(new_qid) {
             let kind = match kind_text {
                 "sender non-delivery" => NoticeKind::NonDelivery,
@@ -115,9 +114,39 @@ fn queued_event(rest: &str) -> MailEvent {
     MailEvent::Other
 }
 
+/// `str::find` for short ASCII needles: std builds a Two-Way searcher per call, which costs
+/// more than the search itself on log-line-sized haystacks.
+pub(crate) fn find_str(h: &str, needle: &str) -> Option<usize> {
+    let n = needle.as_bytes();
+    let first = *n.first()? as char;
+    let mut from = 0;
+    while let Some(i) = h[from..].find(first) {
+        let at = from + i;
+        if h.as_bytes()[at..].starts_with(n) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Last occurrence, like [`find_str`].
+pub(crate) fn rfind_str(h: &str, needle: &str) -> Option<usize> {
+    let n = needle.as_bytes();
+    let first = *n.first()? as char;
+    let mut to = h.len();
+    while let Some(at) = h[..to].rfind(first) {
+        if h.as_bytes()[at..].starts_with(n) {
+            return Some(at);
+        }
+        to = at;
+    }
+    None
+}
+
 /// Prefix of `s` up to `sep` (all of `s` without it).
 fn until<'a>(s: &'a str, sep: &str) -> &'a str {
-    s.find(sep).map_or(s, |i| &s[..i])
+    find_str(s, sep).map_or(s, |i| &s[..i])
 }
 
 fn message_id_value(r: &str) -> Option<String> {
@@ -133,7 +162,7 @@ fn message_id_value(r: &str) -> Option<String> {
 /// `sender>, size=N, nrcpt=N (queue active)`; the expiry form `sender>, status=expired,
 /// returned to sender` has no size and is just a hop event.
 fn parse_sender(r: &str) -> MailEvent {
-    let (sender, tail) = match r.find(">, ") {
+    let (sender, tail) = match find_str(r, ">, ") {
         Some(i) => (&r[..i], &r[i + 3..]),
         None => match r.rfind('>') {
             Some(i) => (&r[..i], &r[i + 1..]),
@@ -142,7 +171,7 @@ fn parse_sender(r: &str) -> MailEvent {
     };
     let mut size = None;
     let mut nrcpt = None;
-    for f in tail.split(", ") {
+    for f in tail.split(',').map(str::trim_start) {
         if let Some(v) = f.strip_prefix("size=") {
             size = v.parse().ok();
         } else if let Some(v) = f.strip_prefix("nrcpt=") {
@@ -161,7 +190,7 @@ fn parse_sender(r: &str) -> MailEvent {
 
 /// `rcpt>, [orig_to=<…>,] relay=…, [conn_use=N,] delay=…, delays=a/b/c/d, dsn=…, status=WORD (reply)`.
 fn parse_attempt(r: &str) -> MailEvent {
-    let (rcpt, tail) = match r.find(">, ") {
+    let (rcpt, tail) = match find_str(r, ">, ") {
         Some(i) => (&r[..i], &r[i + 3..]),
         None => match r.find('>') {
             Some(i) => (&r[..i], r[i + 1..].trim_start_matches([',', ' '])),
@@ -175,12 +204,12 @@ fn parse_attempt(r: &str) -> MailEvent {
     let (fields, status) = if let Some(s) = tail.strip_prefix("status=") {
         ("", Some(s))
     } else {
-        match tail.find(", status=") {
+        match find_str(tail, ", status=") {
             Some(i) => (&tail[..i], Some(&tail[i + 9..])),
             None => (tail, None),
         }
     };
-    for f in fields.split(", ") {
+    for f in fields.split(',').map(str::trim_start) {
         let Some((k, v)) = f.split_once('=') else {
             continue;
         };
@@ -277,13 +306,13 @@ fn parse_delays(v: &str) -> Option<[f64; 4]> {
 /// `forwarded as X`.
 pub fn next_hop_id(reply: &str) -> Option<String> {
     for pat in ["queued as ", "forwarded as "] {
-        if let Some(i) = reply.rfind(pat) {
+        if let Some(i) = rfind_str(reply, pat) {
             if let Some(id) = id_token(&reply[i + pat.len()..]) {
                 return Some(id);
             }
         }
     }
-    let i = reply.rfind("id=")?;
+    let i = rfind_str(reply, "id=")?;
     let before = &reply[..i];
     if !(before.is_empty() || before.ends_with(' ')) || !before.contains("250") {
         return None;
@@ -378,7 +407,7 @@ fn parse_reject(r: &str) -> Reject {
     let mut rej = Reject::default();
     let (stage, after_stage) = r.split_once(' ').unwrap_or((r, ""));
     rej.stage = Some(stage.to_string());
-    let tail_at = r.rfind("; from=<").or_else(|| r.rfind("; proto="));
+    let tail_at = rfind_str(r, "; from=<").or_else(|| rfind_str(r, "; proto="));
     let (head, tail) = match tail_at {
         Some(i) => (&r[..i], &r[i + 2..]),
         None => (r, ""),

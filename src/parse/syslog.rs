@@ -53,7 +53,7 @@ pub enum FramingError {
 /// read in January land in the previous year, and a line is never far in the future.
 pub fn parse_line(line: &str, ctx: &SyslogContext) -> Result<LogRecord, FramingError> {
     let line = line.trim_end_matches(['\r', '\n']);
-    if line.trim().is_empty() {
+    if line.trim_start().is_empty() {
         return Err(FramingError::Empty);
     }
     let mut rest = line;
