@@ -656,7 +656,7 @@ fn apply(hop: &mut Hop, rec: &LogRecord, event: MailEvent, max_lines: usize) {
 mod pairs {
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::HashMap;
     use std::hash::Hash;
 
     pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(

@@ -432,6 +432,7 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
                 ingest_timestamp_field: (!o.mapping.ingest_timestamp.is_empty())
                     .then(|| o.mapping.ingest_timestamp.clone()),
                 time_zone: o.time_zone.clone(),
+                ..OpenSearchSettings::default()
             };
             let client = OpenSearchSource::new(settings).map_err(|e| DaemonError::Source(e.to_string()))?;
             let mapping = DocumentContext::new(o).map_err(DaemonError::Config)?;
