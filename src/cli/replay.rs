@@ -242,6 +242,7 @@ pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
         max_age_ns: cfg.tracing.max_trace_age_seconds as i64 * SEC,
         max_pending_messages: cfg.tracing.max_pending_messages as usize,
         max_lines_per_hop: cfg.tracing.max_lines_per_hop as usize,
+        next_hop_grace_ns: cfg.tracing.next_hop_grace_seconds as i64 * SEC,
         trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
         ..CorrelatorConfig::default()
     }

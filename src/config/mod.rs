@@ -496,6 +496,8 @@ pub struct TracingConfig {
     pub max_pending_messages: u64,
     /// Raw log lines kept as span events per hop.
     pub max_lines_per_hop: u32,
+    /// How long (log time) a delivery's next hop may take to show up in the logs.
+    pub next_hop_grace_seconds: u64,
     #[serde(deserialize_with = "null_default")]
     pub otel_endpoint: String,
     /// Extra gRPC metadata / HTTP headers (auth tokens: values are secrets).
@@ -521,6 +523,7 @@ impl Default for TracingConfig {
             state_dir: "mailtrace-state".to_string(),
             max_pending_messages: 100_000,
             max_lines_per_hop: 200,
+            next_hop_grace_seconds: 60,
             otel_endpoint: "http://localhost:4317".to_string(),
             otel_headers: BTreeMap::new(),
             otel_timeout_seconds: 10,

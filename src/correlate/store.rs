@@ -45,6 +45,9 @@ pub struct CorrelatorConfig {
     pub recent_rounds: u64,
     /// …and at most this many of them (the oldest are forgotten first).
     pub max_recent_messages: usize,
+    /// A delivery that names a next-hop queue ID not seen yet holds its message this long
+    /// (log time) for the downstream host's lines, which often arrive later.
+    pub next_hop_grace_ns: i64,
     /// Treat a mapped `message_id` field on a line like a `message-id=` line.
     pub trust_message_id_hint: bool,
 }
@@ -61,6 +64,7 @@ impl Default for CorrelatorConfig {
             dedup_window_ns: 3600 * SEC,
             recent_rounds: 60,
             max_recent_messages: 100_000,
+            next_hop_grace_ns: 60 * SEC,
             trust_message_id_hint: false,
         }
     }
@@ -159,6 +163,12 @@ impl Correlator {
         }
     }
 
+    /// Move the store's clock forward without a line (the daemon passes the wall clock less
+    /// the read overlap), so age limits and grace periods run on a quiet system too.
+    pub fn observe_clock(&mut self, now_ns: i64) {
+        self.watermark_ns = self.watermark_ns.max(now_ns);
+    }
+
     /// Apply new limits (a restarted daemon keeps its state but takes the current config).
     pub fn set_config(&mut self, cfg: CorrelatorConfig) {
         self.dedup.set_window(cfg.dedup_window_ns);
@@ -185,15 +195,18 @@ impl Correlator {
     /// Parse and file one record. Duplicates and lines outside any queue file are counted.
     pub fn ingest(&mut self, rec: &LogRecord) {
         self.stats.lines += 1;
+        self.watermark_ns = self.watermark_ns.max(rec.timestamp_ns);
+        // Noise is not deduplicated: identical `connect from` lines in one second are
+        // normal and carry nothing, so counting them as duplicates would only mislead.
+        let Some(line) = parse::parse_record(rec) else {
+            self.stats.unmatched += 1;
+            return;
+        };
         if !self.dedup.first_sighting(rec) {
             self.stats.duplicates += 1;
             return;
         }
-        self.watermark_ns = self.watermark_ns.max(rec.timestamp_ns);
-        match parse::parse_record(rec) {
-            Some(line) => self.ingest_parsed(rec, line),
-            None => self.stats.unmatched += 1,
-        }
+        self.ingest_parsed(rec, line);
     }
 
     /// File an already parsed line (the parse step is separate so benchmarks and tests can
@@ -363,7 +376,8 @@ impl Correlator {
             .iter()
             .filter_map(|(id, p)| {
                 let quiet = p.last_round + hold <= round;
-                let finished = p.hops.iter().all(|h| h.finished);
+                let finished = p.hops.iter().all(|h| h.finished)
+                    && !awaits_next_hop(&p.hops, watermark, self.cfg.next_hop_grace_ns);
                 let too_old = watermark.saturating_sub(p.first_ns) > max_age;
                 match (quiet && finished, too_old) {
                     (true, _) => Some((id.clone(), false)),
@@ -390,15 +404,12 @@ impl Correlator {
             }
         }
 
-        // Orphans wait for their `message-id=` line; give up when they are too old, or
-        // finished and quiet well past the hold window.
+        // Orphans wait for their `message-id=` line however many rounds it takes (a
+        // shipper may deliver it late); only the age limit gives up on them.
         let stale: Vec<HopKey> = self
             .orphans
             .iter()
-            .filter(|(_, o)| {
-                watermark.saturating_sub(o.hop.first_ns) > max_age
-                    || (o.hop.finished && o.last_round + hold + 2 <= round)
-            })
+            .filter(|(_, o)| watermark.saturating_sub(o.hop.first_ns) > max_age)
             .map(|(k, _)| k.clone())
             .collect();
         for key in stale {
@@ -530,6 +541,21 @@ impl Correlator {
             self.overflow.push(msg);
         }
     }
+}
+
+/// Some delivery named a next-hop queue ID that no hop of the message has yet, recently
+/// enough (log time) that the downstream host's lines may still be on their way. A next hop
+/// outside the logged hosts never shows up: the grace period bounds the wait.
+fn awaits_next_hop(hops: &[Hop], watermark: i64, grace_ns: i64) -> bool {
+    hops.iter().any(|h| {
+        h.attempts.iter().any(|a| {
+            a.timestamp_ns.saturating_add(grace_ns) > watermark
+                && a.attempt
+                    .next_queue_id
+                    .as_deref()
+                    .is_some_and(|next| !hops.iter().any(|d| d.queue_id == next))
+        })
+    })
 }
 
 fn finish_message(

@@ -41,18 +41,66 @@ impl Metrics {
         let mut out = String::with_capacity(2048);
         let counters: [(&str, &str, &AtomicU64); 13] = [
             ("rounds_total", "Rounds completed.", &self.rounds),
-            ("round_failures_total", "Rounds whose read failed (cursor held).", &self.round_failures),
-            ("lines_read_total", "Log lines read from the source.", &self.lines_read),
-            ("lines_unmatched_total", "Lines outside any queue file (noise).", &self.lines_unmatched),
-            ("lines_duplicate_total", "Duplicate lines dropped (window overlap).", &self.lines_duplicate),
-            ("lines_skipped_total", "Lines or documents that could not be read (malformed).", &self.lines_skipped),
-            ("rejects_total", "Rejections before queueing (NOQUEUE).", &self.rejects),
-            ("late_lines_total", "Lines for messages already exported.", &self.late_lines),
-            ("messages_exported_total", "Messages released to export.", &self.messages_exported),
-            ("messages_incomplete_total", "Messages released by a limit before they finished.", &self.messages_incomplete),
-            ("spans_exported_total", "Spans accepted by the OTLP endpoint.", &self.spans_exported),
-            ("export_failures_total", "Failed OTLP export attempts.", &self.export_failures),
-            ("spans_evicted_total", "Spans dropped because the export queue was full.", &self.spans_evicted),
+            (
+                "round_failures_total",
+                "Rounds whose read failed (cursor held).",
+                &self.round_failures,
+            ),
+            (
+                "lines_read_total",
+                "Log lines read from the source.",
+                &self.lines_read,
+            ),
+            (
+                "lines_unmatched_total",
+                "Lines outside any queue file (noise).",
+                &self.lines_unmatched,
+            ),
+            (
+                "lines_duplicate_total",
+                "Duplicate lines dropped (window overlap).",
+                &self.lines_duplicate,
+            ),
+            (
+                "lines_skipped_total",
+                "Lines or documents that could not be read (malformed).",
+                &self.lines_skipped,
+            ),
+            (
+                "rejects_total",
+                "Rejections before queueing (NOQUEUE).",
+                &self.rejects,
+            ),
+            (
+                "late_lines_total",
+                "Lines for messages already exported.",
+                &self.late_lines,
+            ),
+            (
+                "messages_exported_total",
+                "Messages released to export.",
+                &self.messages_exported,
+            ),
+            (
+                "messages_incomplete_total",
+                "Messages released by a limit before they finished.",
+                &self.messages_incomplete,
+            ),
+            (
+                "spans_exported_total",
+                "Spans accepted by the OTLP endpoint.",
+                &self.spans_exported,
+            ),
+            (
+                "export_failures_total",
+                "Failed OTLP export attempts.",
+                &self.export_failures,
+            ),
+            (
+                "spans_evicted_total",
+                "Spans dropped because the export queue was full.",
+                &self.spans_evicted,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(
@@ -62,10 +110,26 @@ impl Metrics {
             );
         }
         let gauges: [(&str, &str, &AtomicI64); 4] = [
-            ("pending_messages", "Messages waiting for their hold window.", &self.pending_messages),
-            ("export_queue_spans", "Spans waiting to be exported.", &self.export_queue_spans),
-            ("lag_seconds", "Seconds between now and the read cursor.", &self.lag_seconds),
-            ("last_round_timestamp_seconds", "Unix time of the last successful read.", &self.last_round_unix),
+            (
+                "pending_messages",
+                "Messages waiting for their hold window.",
+                &self.pending_messages,
+            ),
+            (
+                "export_queue_spans",
+                "Spans waiting to be exported.",
+                &self.export_queue_spans,
+            ),
+            (
+                "lag_seconds",
+                "Seconds between now and the read cursor.",
+                &self.lag_seconds,
+            ),
+            (
+                "last_round_timestamp_seconds",
+                "Unix time of the last successful read.",
+                &self.last_round_unix,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(
@@ -80,7 +144,10 @@ impl Metrics {
 
 /// Serve `/metrics` and `/healthz` until the task is dropped. Binding errors are returned
 /// so the daemon can refuse to start with a clear message.
-pub async fn serve(addr: &str, metrics: Arc<Metrics>) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: &str,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -106,7 +173,11 @@ pub async fn serve(addr: &str, metrics: Arc<Metrics>) -> std::io::Result<(Socket
                 let (status, ctype, body) = match path {
                     "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
                     "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-                    _ => ("404 Not Found", "text/plain", "try /metrics or /healthz\n".to_string()),
+                    _ => (
+                        "404 Not Found",
+                        "text/plain",
+                        "try /metrics or /healthz\n".to_string(),
+                    ),
                 };
                 let resp = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

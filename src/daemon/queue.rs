@@ -70,7 +70,12 @@ pub struct ExportedSpans {
 
 impl ExportedSpans {
     /// Keep only spans not exported before for this message, and remember them.
-    pub fn keep_new(&mut self, message_id: &str, spans: Vec<BuiltSpan>, round: u64) -> Vec<BuiltSpan> {
+    pub fn keep_new(
+        &mut self,
+        message_id: &str,
+        spans: Vec<BuiltSpan>,
+        round: u64,
+    ) -> Vec<BuiltSpan> {
         let entry = self
             .by_message
             .entry(message_id.to_string())

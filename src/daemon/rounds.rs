@@ -81,7 +81,7 @@ struct PersistedState {
 
 enum Source {
     OpenSearch {
-        client: OpenSearchSource,
+        client: Box<OpenSearchSource>,
         mapping: DocumentContext,
     },
     File {
@@ -98,7 +98,12 @@ struct ReadResult {
 }
 
 impl Source {
-    async fn read(&mut self, cursor: Option<i64>, go_back_ns: i64, first_window_ns: i64) -> Result<ReadResult, String> {
+    async fn read(
+        &mut self,
+        cursor: Option<i64>,
+        go_back_ns: i64,
+        first_window_ns: i64,
+    ) -> Result<ReadResult, String> {
         let now = now_ns();
         match self {
             Source::OpenSearch { client, mapping } => {
@@ -106,7 +111,10 @@ impl Source {
                     Some(c) => c - go_back_ns,
                     None => now - first_window_ns,
                 };
-                let hits = client.fetch_window(from, now).await.map_err(|e| e.to_string())?;
+                let hits = client
+                    .fetch_window(from, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut records = Vec::with_capacity(hits.len());
                 let mut skipped = 0;
                 for hit in hits {
@@ -161,7 +169,7 @@ impl Source {
 }
 
 enum Exporter {
-    Otlp(OtlpExporter),
+    Otlp(Box<OtlpExporter>),
     Console,
     Json(JsonLinesWriter<Box<dyn Write + Send>>),
 }
@@ -234,25 +242,41 @@ pub async fn run(
                     info!("source is back; reading resumes from the held cursor");
                     read_outage = false;
                 }
-                metrics.lines_read.fetch_add(r.records.len() as u64 + r.skipped, Relaxed);
+                metrics
+                    .lines_read
+                    .fetch_add(r.records.len() as u64 + r.skipped, Relaxed);
                 metrics.lines_skipped.fetch_add(r.skipped, Relaxed);
                 let before = state.correlator.stats().clone();
                 for rec in &r.records {
                     state.correlator.ingest(rec);
                 }
+                // Lines older than the window start can no longer come: let age limits and
+                // grace periods run even when the logs are quiet.
+                state.correlator.observe_clock(now_ns() - go_back);
                 let released = state.correlator.end_round();
                 let after = state.correlator.stats().clone();
-                metrics.lines_unmatched.fetch_add(after.unmatched - before.unmatched, Relaxed);
-                metrics.lines_duplicate.fetch_add(after.duplicates - before.duplicates, Relaxed);
-                metrics.rejects.fetch_add(after.rejects - before.rejects, Relaxed);
-                metrics.late_lines.fetch_add(after.late_lines - before.late_lines, Relaxed);
                 metrics
-                    .messages_incomplete
-                    .fetch_add(after.messages_incomplete - before.messages_incomplete, Relaxed);
+                    .lines_unmatched
+                    .fetch_add(after.unmatched - before.unmatched, Relaxed);
+                metrics
+                    .lines_duplicate
+                    .fetch_add(after.duplicates - before.duplicates, Relaxed);
+                metrics
+                    .rejects
+                    .fetch_add(after.rejects - before.rejects, Relaxed);
+                metrics
+                    .late_lines
+                    .fetch_add(after.late_lines - before.late_lines, Relaxed);
+                metrics.messages_incomplete.fetch_add(
+                    after.messages_incomplete - before.messages_incomplete,
+                    Relaxed,
+                );
                 for rej in state.correlator.take_rejects() {
                     debug!(host = %rej.host, reason = %rej.reject.reason, "rejected before queueing");
                 }
-                metrics.messages_exported.fetch_add(released.len() as u64, Relaxed);
+                metrics
+                    .messages_exported
+                    .fetch_add(released.len() as u64, Relaxed);
                 enqueue(
                     &mut state,
                     &released,
@@ -273,7 +297,9 @@ pub async fn run(
             Err(e) => {
                 metrics.round_failures.fetch_add(1, Relaxed);
                 if !read_outage {
-                    error!("reading the logs failed; holding the cursor and retrying each round: {e}");
+                    error!(
+                        "reading the logs failed; holding the cursor and retrying each round: {e}"
+                    );
                     read_outage = true;
                 } else {
                     debug!("read still failing: {e}");
@@ -331,7 +357,11 @@ pub async fn run(
         }
         // 4. Sleep; while exports fail, retry sooner (with backoff) but keep the read cadence.
         let sleep = Duration::from_secs(t.sleep_seconds.max(1));
-        let wait = if export_outage { backoff.min(sleep) } else { sleep };
+        let wait = if export_outage {
+            backoff.min(sleep)
+        } else {
+            sleep
+        };
         backoff = (backoff * 2).min(Duration::from_secs(60));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -434,9 +464,13 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
                 time_zone: o.time_zone.clone(),
                 ..OpenSearchSettings::default()
             };
-            let client = OpenSearchSource::new(settings).map_err(|e| DaemonError::Source(e.to_string()))?;
+            let client =
+                OpenSearchSource::new(settings).map_err(|e| DaemonError::Source(e.to_string()))?;
             let mapping = DocumentContext::new(o).map_err(DaemonError::Config)?;
-            Ok(Source::OpenSearch { client, mapping })
+            Ok(Source::OpenSearch {
+                client: Box::new(client),
+                mapping,
+            })
         }
         Method::File => {
             let f = &cfg.file_config;
@@ -444,8 +478,12 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
                 .map_err(|e| DaemonError::Config(format!("file_config.time_zone: {e}")))?;
             // A first start follows from the end of existing files? No: mail logs are read
             // from the beginning the first time, so a new install traces what is there.
-            let follower = FileFollower::new(f.paths.clone(), state.file_offsets.clone(), StartAt::Beginning)
-                .map_err(|e| DaemonError::Source(e.to_string()))?;
+            let follower = FileFollower::new(
+                f.paths.clone(),
+                state.file_offsets.clone(),
+                StartAt::Beginning,
+            )
+            .map_err(|e| DaemonError::Source(e.to_string()))?;
             Ok(Source::File {
                 follower,
                 zone,
@@ -472,7 +510,9 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
                         .create(true)
                         .append(true)
                         .open(path)
-                        .map_err(|e| DaemonError::Export(format!("cannot open {}: {e}", path.display())))?,
+                        .map_err(|e| {
+                            DaemonError::Export(format!("cannot open {}: {e}", path.display()))
+                        })?,
                 )
             };
             Ok(Exporter::Json(JsonLinesWriter::new(w)))
@@ -495,7 +535,7 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
             let e = OtlpExporter::connect(otlp)
                 .await
                 .map_err(|e| DaemonError::Export(e.to_string()))?;
-            Ok(Exporter::Otlp(e))
+            Ok(Exporter::Otlp(Box::new(e)))
         }
     }
 }
@@ -509,6 +549,7 @@ pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
         max_lines_per_hop: t.max_lines_per_hop as usize,
         // Duplicates come from the window overlap: remember well past it.
         dedup_window_ns: (t.go_back_seconds as i64 * 4 + 600) * SEC,
+        next_hop_grace_ns: cfg.tracing.next_hop_grace_seconds as i64 * SEC,
         trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
         ..CorrelatorConfig::default()
     }

@@ -141,7 +141,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let st = StateDir::open(d.path()).unwrap();
         assert_eq!(st.load::<S>().unwrap(), None);
-        let s = S { version: STATE_VERSION, x: 0.1 + 0.2 };
+        let s = S {
+            version: STATE_VERSION,
+            x: 0.1 + 0.2,
+        };
         st.save(&s).unwrap();
         assert_eq!(st.load::<S>().unwrap(), Some(s));
 

@@ -48,7 +48,13 @@ fn render_hop(out: &mut String, msg: &Message, i: usize, depth: usize) {
     let from = hop
         .sender
         .as_deref()
-        .map(|s| if s.is_empty() { "<>".to_string() } else { s.to_string() })
+        .map(|s| {
+            if s.is_empty() {
+                "<>".to_string()
+            } else {
+                s.to_string()
+            }
+        })
         .unwrap_or_else(|| "?".into());
     let _ = writeln!(
         out,
@@ -76,7 +82,10 @@ fn render_hop(out: &mut String, msg: &Message, i: usize, depth: usize) {
             out,
             "{pad}  → {} {status}{} relay={relay}{delay}{}",
             a.recipients.join(","),
-            a.dsn.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
+            a.dsn
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
             a.reply
                 .as_deref()
                 .map(|r| format!(": {r}"))

@@ -29,6 +29,22 @@ pub enum DocumentError {
     BadTimestamp { path: String, value: String },
 }
 
+impl DocumentError {
+    /// The error without the offending value, for counting skips by reason: a million
+    /// different bad timestamps are one reason, not a million.
+    pub fn reason(&self) -> String {
+        match self {
+            DocumentError::BadValue { field, path, .. } => {
+                format!("field `{field}` at `{path}` has an unusable value")
+            }
+            DocumentError::BadTimestamp { path, .. } => {
+                format!("field `timestamp` at `{path}` is not a time")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 fn describe_path(path: &str) -> String {
     if path.is_empty() {
         "not mapped in opensearch_config.mapping".to_string()
@@ -49,7 +65,9 @@ impl DocumentContext {
     pub fn new(os: &OpenSearchConfig) -> Result<Self, String> {
         Ok(DocumentContext {
             mapping: os.mapping.clone(),
-            zone: os.zone().map_err(|e| format!("opensearch_config.time_zone: {e}"))?,
+            zone: os
+                .zone()
+                .map_err(|e| format!("opensearch_config.time_zone: {e}"))?,
             facility_value: os.facility_value.clone(),
         })
     }

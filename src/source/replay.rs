@@ -44,6 +44,12 @@ impl ReadStats {
     }
 
     fn skip(&mut self, reason: String, path: &str, line_no: u64) {
+        // Reasons carry no values, but stay bounded whatever a parser reports.
+        let reason = if self.skipped.len() >= MAX_REASONS && !self.skipped.contains_key(&reason) {
+            "other reasons".to_string()
+        } else {
+            reason
+        };
         let e = self.skipped.entry(reason).or_default();
         if e.count == 0 {
             e.first_at = format!("{path}:{line_no}");
@@ -51,6 +57,8 @@ impl ReadStats {
         e.count += 1;
     }
 }
+
+const MAX_REASONS: usize = 32;
 
 /// One input: a path, or `-` for standard input.
 #[derive(Debug, Clone)]
@@ -152,6 +160,10 @@ pub fn read_input(
                         continue;
                     }
                 };
+                if !doc.is_object() {
+                    stats.skip("not a JSON object".into(), &name, line_no);
+                    continue;
+                }
                 if !ctx.documents.facility_matches(&doc) {
                     stats.filtered += 1;
                     continue;
@@ -161,7 +173,7 @@ pub fn read_input(
                         stats.records += 1;
                         sink(rec);
                     }
-                    Err(e) => stats.skip(e.to_string(), &name, line_no),
+                    Err(e) => stats.skip(e.reason(), &name, line_no),
                 }
             }
         }

@@ -426,8 +426,8 @@ fn build_hop(
     }
 }
 
-/// Attempts logged in one SMTP/LMTP transaction: same time, relay, status, DSN, reply and
-/// next-hop queue ID. Grouped in first-seen order.
+/// Attempts logged in one SMTP/LMTP transaction: same time, relay, status, DSN, reply,
+/// next-hop queue ID and delays. Grouped in first-seen order.
 fn group_attempts(attempts: &[TimedAttempt]) -> Vec<Vec<&TimedAttempt>> {
     let mut groups: Vec<Vec<&TimedAttempt>> = Vec::new();
     for a in attempts.iter().filter(|a| !a.exported_before) {
@@ -439,6 +439,10 @@ fn group_attempts(attempts: &[TimedAttempt]) -> Vec<Vec<&TimedAttempt>> {
                 && f.attempt.dsn == a.attempt.dsn
                 && f.attempt.reply == a.attempt.reply
                 && f.attempt.next_queue_id == a.attempt.next_queue_id
+                // One transaction logs the same delays for all its recipients; separate
+                // local deliveries in the same second do not.
+                && f.attempt.delay_s == a.attempt.delay_s
+                && f.attempt.delays == a.attempt.delays
         };
         match groups.iter_mut().find(same) {
             Some(g) => g.push(a),
