@@ -28,6 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The daemon: poll the logs every tracing.sleep_seconds, correlate, export traces.
+    Tracing(cli::tracing::TracingArgs),
     /// Run log files through the engine once and export every message as a trace.
     Replay(cli::replay::ReplayArgs),
     /// Print the trace ID of a Message-ID (the same one the exported trace carries).
@@ -37,6 +39,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Tracing(args) => cli::tracing::run(cli.config.as_deref(), cli.log_level, args),
         Command::Replay(args) => cli::replay::run(cli.config.as_deref(), cli.log_level, args),
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
     };

@@ -3,3 +3,4 @@
 pub mod common;
 pub mod replay;
 pub mod trace_id;
+pub mod tracing;

@@ -42,7 +42,11 @@ pub struct TracingArgs {
     ask_opensearch_pass: bool,
 }
 
-pub fn run(config: Option<&Path>, log_level: Option<String>, args: TracingArgs) -> Result<ExitCode> {
+pub fn run(
+    config: Option<&Path>,
+    log_level: Option<String>,
+    args: TracingArgs,
+) -> Result<ExitCode> {
     let cfg = super::common::load_config_if_present(config)?;
     super::common::init_logging(log_level.as_deref(), cfg.as_ref());
     let Some(mut cfg) = cfg else {
@@ -52,7 +56,7 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: TracingArgs) 
              bundled log"
         );
     };
-    if let Some(p) = args.opensearch_pass {
+    if let Some(p) = args.opensearch_pass.clone() {
         cfg.opensearch_config.password = Secret::new(p);
     } else if args.ask_opensearch_pass {
         let p = rpassword::prompt_password("OpenSearch password: ")
