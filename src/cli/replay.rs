@@ -59,8 +59,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -> Result<ExitCode> {
-    let cfg = super::common::load_config_if_present(config)?;
-    super::common::init_logging(log_level.as_deref(), cfg.as_ref());
+    let cfg = super::common::load_and_init(config, log_level.as_deref())?;
     let cfg = cfg.unwrap_or_default();
 
     let zone_text = args

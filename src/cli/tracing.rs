@@ -47,8 +47,7 @@ pub fn run(
     log_level: Option<String>,
     args: TracingArgs,
 ) -> Result<ExitCode> {
-    let cfg = super::common::load_config_if_present(config)?;
-    super::common::init_logging(log_level.as_deref(), cfg.as_ref());
+    let cfg = super::common::load_and_init(config, log_level.as_deref())?;
     let Some(mut cfg) = cfg else {
         bail!(
             "no config: give -c FILE (or set MAILTRACE_CONFIG, or create ./config.yaml); \

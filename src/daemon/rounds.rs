@@ -353,6 +353,19 @@ pub async fn run(
             .store(state.queue.spans() as i64, Relaxed);
 
         if opts.once {
+            // One round for a script or a cron job: it must say when it did not do its job
+            // (the state is saved either way; nothing is lost).
+            if read_outage {
+                return Err(DaemonError::Source(
+                    "the round could not read the logs (see the error above); cursor held".into(),
+                ));
+            }
+            if export_outage {
+                return Err(DaemonError::Export(format!(
+                    "the round could not export; {} spans stay queued in the state for the next run",
+                    state.queue.spans()
+                )));
+            }
             return Ok(());
         }
         // 4. Sleep; while exports fail, retry sooner (with backoff) but keep the read cadence.
