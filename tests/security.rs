@@ -54,7 +54,8 @@ fn a_password_never_appears_in_logs_or_errors() {
     let state = state.to_str().unwrap();
     let port = closed_port();
     // From the config file, from the environment, from the command line.
-    let cases: Vec<(String, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    type Env<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(String, Env, Vec<&str>)> = vec![
         (opensearch_config(port, SECRET, ""), vec![], vec![]),
         (
             opensearch_config(port, "", ""),
