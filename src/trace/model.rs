@@ -198,6 +198,37 @@ pub fn build_spans(msg: &Message, opts: &ModelOptions) -> Vec<BuiltSpan> {
     out
 }
 
+/// Hosts keep their own clocks, and spans keep the times the logs wrote (Jaeger's skew
+/// adjustment is meant to be off). On one clock, the downstream queue file is created during
+/// the upstream's SMTP transaction: after it connected, before it logged the 250 reply. A
+/// first line outside that window means the two clocks disagree by at least the distance:
+/// negative when the downstream host's clock is behind. Logs have second resolution, so a
+/// second of tolerance is not skew.
+fn clock_skew_ns(msg: &Message, hop: &Hop) -> Option<i64> {
+    const TOLERANCE_NS: i64 = 1_000_000_000;
+    let parent = msg.hops.get(hop.parent?)?;
+    let handoff = parent
+        .attempts
+        .iter()
+        .find(|a| a.attempt.next_queue_id.as_deref() == Some(hop.queue_id.as_str()))?;
+    let a = &handoff.attempt;
+    // Connection setup plus transmission (Postfix `delays` c/d, Exim `DT`).
+    let transaction_s = a
+        .delays
+        .map(|d| d[2] + d[3])
+        .or(a.deliver_time_s)
+        .unwrap_or(0.0);
+    let latest = handoff.timestamp_ns;
+    let earliest = latest - (transaction_s.max(0.0) * 1e9) as i64;
+    if hop.first_ns < earliest - TOLERANCE_NS {
+        Some(hop.first_ns - earliest)
+    } else if hop.first_ns > latest + TOLERANCE_NS {
+        Some(hop.first_ns - latest)
+    } else {
+        None
+    }
+}
+
 /// Recipients of the final hops (where the message left the logged hosts), else of all hops.
 fn root_recipients(msg: &Message) -> Vec<String> {
     fn add(out: &mut Vec<String>, hop: &Hop) {
@@ -336,6 +367,9 @@ fn build_hop(
         attrs.push(kv_str("email.sasl_username", u));
     }
     attrs.push(kv_bool("email.finished", hop.finished));
+    if let Some(skew) = clock_skew_ns(msg, hop) {
+        attrs.push(kv_double("email.clock_skew_seconds", skew as f64 / 1e9));
+    }
     if hop.lines_dropped > 0 {
         attrs.push(kv_int("email.lines_dropped", hop.lines_dropped as i64));
     }
