@@ -2,6 +2,7 @@
 //! test uses every helper.
 #![allow(dead_code)]
 
+pub mod faultproxy;
 pub mod osmem;
 pub mod otlp_receiver;
 pub mod traces;
