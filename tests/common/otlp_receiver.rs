@@ -83,7 +83,15 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// Bind 127.0.0.1:0 and serve in the background of the current tokio runtime.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0).await
+    }
+
+    /// Like `start`, on a given port (a collector that comes up where an exporter already
+    /// points).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let svc = Service::default();
         let state = svc.state.clone();
