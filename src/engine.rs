@@ -1,11 +1,18 @@
 //! The engine shared by every command: records in, correlated messages out, and those
-//! messages turned into OTLP export requests.
+//! messages turned into OTLP export requests; plus the settings every command derives the
+//! same way from the config.
+
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+use crate::config::Config;
 use crate::correlate::{Correlator, CorrelatorConfig, Message};
+use crate::export::otlp::OtlpConfig;
 use crate::record::LogRecord;
 use crate::trace::model::{build_spans, to_request, BuiltSpan, ModelOptions};
+
+const SEC: i64 = 1_000_000_000;
 
 /// Requests carry whole messages and about this many spans at most (a gRPC message has a
 /// 4 MiB default limit at most receivers; one span with its log-line events is ~1–2 KiB).
@@ -36,10 +43,18 @@ pub fn requests_for(
     model: &ModelOptions,
     max_spans: usize,
 ) -> Vec<ExportTraceServiceRequest> {
+    batch_requests(messages.iter().map(|m| build_spans(m, model)), max_spans)
+}
+
+/// Pack the spans of each message (one `Vec` per message) into requests of about
+/// `max_spans`, never splitting one message's spans between two requests.
+pub fn batch_requests(
+    per_message: impl IntoIterator<Item = Vec<BuiltSpan>>,
+    max_spans: usize,
+) -> Vec<ExportTraceServiceRequest> {
     let mut out = Vec::new();
     let mut batch: Vec<BuiltSpan> = Vec::new();
-    for msg in messages {
-        let spans = build_spans(msg, model);
+    for spans in per_message {
         if !batch.is_empty() && batch.len() + spans.len() > max_spans {
             out.push(to_request(std::mem::take(&mut batch)));
         }
@@ -49,6 +64,43 @@ pub fn requests_for(
         out.push(to_request(batch));
     }
     out
+}
+
+/// The correlator's limits from `tracing:`.
+pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
+    let t = &cfg.tracing;
+    CorrelatorConfig {
+        hold_rounds: t.hold_rounds,
+        max_age_ns: t.max_trace_age_seconds as i64 * SEC,
+        max_pending_messages: t.max_pending_messages as usize,
+        max_lines_per_hop: t.max_lines_per_hop as usize,
+        next_hop_grace_ns: t.next_hop_grace_seconds as i64 * SEC,
+        trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
+        ..CorrelatorConfig::default()
+    }
+}
+
+/// The OTLP exporter's settings from `tracing:` for `endpoint`.
+pub fn otlp_config(cfg: &Config, endpoint: &str) -> OtlpConfig {
+    let t = &cfg.tracing;
+    OtlpConfig {
+        endpoint: endpoint.to_string(),
+        timeout: Duration::from_secs(t.otel_timeout_seconds.max(1)),
+        headers: t
+            .otel_headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect(),
+        gzip: t.otel_gzip,
+        ..OtlpConfig::default()
+    }
+}
+
+/// Wall-clock time, UTC nanoseconds.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Count spans in a request (for summaries and metrics).

@@ -5,16 +5,18 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 
 use mailtrace::config::Config;
-use mailtrace::correlate::{CorrelatorConfig, RejectReport};
-use mailtrace::engine::{requests_for, span_count, Engine, DEFAULT_SPANS_PER_REQUEST};
+use mailtrace::correlate::RejectReport;
+use mailtrace::engine::{
+    correlator_config, now_ns, otlp_config, requests_for, span_count, Engine,
+    DEFAULT_SPANS_PER_REQUEST,
+};
 use mailtrace::export::json::JsonLinesWriter;
-use mailtrace::export::otlp::{OtlpConfig, OtlpExporter};
+use mailtrace::export::otlp::OtlpExporter;
 use mailtrace::parse::syslog::SyslogContext;
 use mailtrace::parse::time::Zone;
 use mailtrace::source::document::DocumentContext;
@@ -81,7 +83,7 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
         documents: DocumentContext::new(&cfg.opensearch_config).map_err(|e| anyhow!(e))?,
     };
 
-    let mut engine = Engine::new(correlator_config(&cfg), model_options(&cfg));
+    let mut engine = Engine::new(correlator_config(&cfg), ModelOptions::default());
     let mut stats = ReadStats::default();
     for path in &args.inputs {
         let input = Input { path: path.clone() };
@@ -214,45 +216,10 @@ fn export_grpc(
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let otlp = OtlpConfig {
-            endpoint: endpoint.to_string(),
-            timeout: Duration::from_secs(cfg.tracing.otel_timeout_seconds.max(1)),
-            headers: cfg
-                .tracing
-                .otel_headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.expose().to_string()))
-                .collect(),
-            gzip: cfg.tracing.otel_gzip,
-            ..OtlpConfig::default()
-        };
-        let exporter = OtlpExporter::connect(otlp).await?;
+        let exporter = OtlpExporter::connect(otlp_config(cfg, endpoint)).await?;
         for r in requests {
             exporter.export(r).await?;
         }
         Ok::<_, anyhow::Error>(())
     })
-}
-
-pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
-    const SEC: i64 = 1_000_000_000;
-    CorrelatorConfig {
-        hold_rounds: cfg.tracing.hold_rounds,
-        max_age_ns: cfg.tracing.max_trace_age_seconds as i64 * SEC,
-        max_pending_messages: cfg.tracing.max_pending_messages as usize,
-        max_lines_per_hop: cfg.tracing.max_lines_per_hop as usize,
-        next_hop_grace_ns: cfg.tracing.next_hop_grace_seconds as i64 * SEC,
-        trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
-        ..CorrelatorConfig::default()
-    }
-}
-
-pub fn model_options(_cfg: &Config) -> ModelOptions {
-    ModelOptions::default()
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }

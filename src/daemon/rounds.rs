@@ -15,7 +15,7 @@ use super::queue::{ExportQueue, ExportedSpans};
 use super::state::{StateDir, StateError, STATE_VERSION};
 use crate::config::{Config, Method};
 use crate::correlate::{Correlator, CorrelatorConfig, Message};
-use crate::engine::{span_count, DEFAULT_SPANS_PER_REQUEST};
+use crate::engine::{self, batch_requests, now_ns, span_count, DEFAULT_SPANS_PER_REQUEST};
 use crate::export::console::render_message;
 use crate::export::json::JsonLinesWriter;
 use crate::export::otlp::{OtlpConfig, OtlpExporter};
@@ -25,7 +25,8 @@ use crate::record::LogRecord;
 use crate::source::document::DocumentContext;
 use crate::source::file::{FileFollower, FileOffsets, StartAt};
 use crate::source::opensearch::{OpenSearchSettings, OpenSearchSource};
-use crate::trace::model::{build_spans, to_request, BuiltSpan, ModelOptions};
+use crate::trace::model::{build_spans, ModelOptions};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 const SEC: i64 = 1_000_000_000;
 /// Bytes read from followed files per round at most (memory bound per round).
@@ -395,27 +396,27 @@ fn enqueue(
     max_spans: usize,
     metrics: &Metrics,
 ) {
-    let mut batch: Vec<BuiltSpan> = Vec::new();
-    for msg in released {
+    let round = state.round;
+    let exported = &mut state.exported;
+    let per_message = released.iter().map(|msg| {
         if let Exporter::Console = exporter {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", render_message(msg));
         }
-        let spans = state
-            .exported
-            .keep_new(&msg.message_id, build_spans(msg, model), state.round);
-        if !batch.is_empty() && batch.len() + spans.len() > DEFAULT_SPANS_PER_REQUEST {
-            push(state, std::mem::take(&mut batch), max_spans, metrics);
-        }
-        batch.extend(spans);
-    }
-    if !batch.is_empty() {
-        push(state, batch, max_spans, metrics);
+        exported.keep_new(&msg.message_id, build_spans(msg, model), round)
+    });
+    for req in batch_requests(per_message, DEFAULT_SPANS_PER_REQUEST) {
+        push(state, req, max_spans, metrics);
     }
 }
 
-fn push(state: &mut PersistedState, spans: Vec<BuiltSpan>, max_spans: usize, metrics: &Metrics) {
-    let evicted = state.queue.push(to_request(spans), max_spans);
+fn push(
+    state: &mut PersistedState,
+    req: ExportTraceServiceRequest,
+    max_spans: usize,
+    metrics: &Metrics,
+) {
+    let evicted = state.queue.push(req, max_spans);
     if evicted > 0 {
         metrics.spans_evicted.fetch_add(evicted as u64, Relaxed);
         warn!(
@@ -531,19 +532,10 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
             Ok(Exporter::Json(JsonLinesWriter::new(w)))
         }
         Sink::Otlp(endpoint) => {
-            let t = &cfg.tracing;
             let otlp = OtlpConfig {
-                endpoint: endpoint.clone(),
-                timeout: Duration::from_secs(t.otel_timeout_seconds.max(1)),
-                headers: t
-                    .otel_headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.expose().to_string()))
-                    .collect(),
-                gzip: t.otel_gzip,
                 // The daemon retries across rounds itself; keep one export call short.
                 max_retries: 2,
-                ..OtlpConfig::default()
+                ..engine::otlp_config(cfg, endpoint)
             };
             let e = OtlpExporter::connect(otlp)
                 .await
@@ -553,23 +545,11 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
     }
 }
 
-pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
-    let t = &cfg.tracing;
+/// The shared correlator settings, with duplicate detection sized to the window overlap.
+fn correlator_config(cfg: &Config) -> CorrelatorConfig {
     CorrelatorConfig {
-        hold_rounds: t.hold_rounds,
-        max_age_ns: t.max_trace_age_seconds as i64 * SEC,
-        max_pending_messages: t.max_pending_messages as usize,
-        max_lines_per_hop: t.max_lines_per_hop as usize,
         // Duplicates come from the window overlap: remember well past it.
-        dedup_window_ns: (t.go_back_seconds as i64 * 4 + 600) * SEC,
-        next_hop_grace_ns: cfg.tracing.next_hop_grace_seconds as i64 * SEC,
-        trust_message_id_hint: !cfg.opensearch_config.mapping.message_id.is_empty(),
-        ..CorrelatorConfig::default()
+        dedup_window_ns: (cfg.tracing.go_back_seconds as i64 * 4 + 600) * SEC,
+        ..engine::correlator_config(cfg)
     }
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
