@@ -2,6 +2,8 @@
 //! test uses every helper.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod mailgen;
 pub mod osmem;
 pub mod otlp_receiver;
 pub mod traces;
