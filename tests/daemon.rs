@@ -8,10 +8,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use common::daemon::{file_config, opensearch_config, Daemon, Receiver, Workdir};
+use common::daemon::{
+    file_config, free_port, opensearch_config, Daemon, Receiver, SwitchProxy, Workdir,
+};
 use common::mailgen::{self, docs, mails, now_ns, Mail, SEC, SPANS_PER_MAIL};
 use common::osmem::Osmem;
 use common::otlp_receiver::ReceivedSpan;
@@ -244,7 +246,7 @@ fn running_daemon(tag: &str, tracing: &[&str]) -> (Osmem, Workdir, Receiver, Dae
 
 #[test]
 fn a_message_whose_lines_span_three_rounds_is_one_trace_with_its_deferred_attempt() {
-    let (os, _wd, rx, mut d, first) = running_daemon("span3", &[]);
+    let (os, _wd, rx, mut d, _) = running_daemon("span3", &[]);
     let base = rx.spans().len();
     let m = Mail::new("span3", 1, now_ns() - SEC);
     let hop_b = &m.lines[1];
@@ -282,11 +284,10 @@ fn a_message_whose_lines_span_three_rounds_is_one_trace_with_its_deferred_attemp
     all_lines.push(deferred.clone());
     all_lines.extend(part3.iter().cloned());
     let want = reference_spans(&all_lines);
-    let spans = rx.wait_spans(base + want.len(), &d);
+    rx.wait_spans(base + want.len(), &d);
     d.wait_rounds(2);
     let spans = rx.spans().split_off(base).into_iter().collect::<Vec<_>>();
     assert_eq!(spans.len(), want.len(), "no more spans later either");
-    let _ = first;
     assert_no_span_twice(&spans);
     let traces = by_trace(spans.clone());
     assert_eq!(traces.len(), 1, "one trace");
@@ -431,7 +432,7 @@ fn late_lines_for_an_exported_message_export_only_the_new_spans_under_the_old_ho
 fn max_pending_messages_exports_the_oldest_as_incomplete_and_counts_them() {
     let os = Osmem::start();
     // 20 messages stuck on smtp1 (no delivery, no `removed`): never finished.
-    let all = mails("limit", 20, now_ns() - 3 * SEC, 20 * mailgen::MS);
+    let all = mails("limit", 20, now_ns(), 20 * mailgen::MS);
     let lines: Vec<_> = all.iter().flat_map(|m| m.lines[0][..3].to_vec()).collect();
     os.bulk_index(INDEX, &docs(&lines));
     let wd = Workdir::new();
@@ -460,4 +461,281 @@ fn max_pending_messages_exports_the_oldest_as_incomplete_and_counts_them() {
     let m = d.metrics();
     assert_eq!(m["mailtrace_messages_incomplete_total"], 15.0);
     assert_eq!(m["mailtrace_pending_messages"], 5.0);
+}
+
+#[test]
+fn an_opensearch_outage_holds_the_cursor_and_everything_is_read_after_it() {
+    let os = Osmem::start();
+    let proxy = SwitchProxy::start(os.port);
+    let first = Mail::new("outage", 0, now_ns());
+    os.bulk_index(INDEX, &docs(&first.all_lines()));
+    let wd = Workdir::new();
+    let rx = Receiver::start();
+    let cfg = wd.config(&opensearch_config(
+        proxy.port,
+        INDEX,
+        &["go_back_seconds: 5"],
+    ));
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    rx.wait_spans(SPANS_PER_MAIL, &d);
+    d.wait_rounds(1);
+
+    proxy.set_up(false);
+    d.wait_metric("mailtrace_round_failures_total", |v| v >= 1.0);
+    let held = wd.saved_cursor().expect("cursor saved before the outage");
+    // Mail logged during the outage.
+    let during = mails("outage", 5, now_ns(), 100 * mailgen::MS);
+    let during = &during[1..];
+    let lines: Vec<_> = during.iter().flat_map(Mail::all_lines).collect();
+    os.bulk_index(INDEX, &docs(&lines));
+    let failures = d.metric("mailtrace_round_failures_total");
+    d.wait_metric("mailtrace_round_failures_total", |v| v >= failures + 3.0);
+    assert_eq!(
+        wd.saved_cursor(),
+        Some(held),
+        "the cursor does not move while reads fail"
+    );
+    assert_eq!(
+        rx.spans().len(),
+        SPANS_PER_MAIL,
+        "nothing new while the source is down"
+    );
+
+    proxy.set_up(true);
+    rx.wait_spans(SPANS_PER_MAIL * 5, &d);
+    d.wait_rounds(2);
+    assert_exactly_once(&rx.spans(), &[&[first][..], during].concat());
+    assert!(wd.saved_cursor().unwrap() > held);
+    assert!(d.metric("mailtrace_round_failures_total") >= 4.0);
+    let err = d.stderr();
+    assert_eq!(
+        err.matches("reading the logs failed").count(),
+        1,
+        "one error per outage, not one per round:\n{err}"
+    );
+    assert_eq!(err.matches("source is back").count(), 1, "{err}");
+}
+
+#[test]
+fn an_otlp_outage_delays_spans_but_loses_none_and_sends_none_twice() {
+    let os = Osmem::start();
+    let batch1 = mails("otlpdown", 5, now_ns(), 100 * mailgen::MS);
+    os.bulk_index(
+        INDEX,
+        &docs(&batch1.iter().flat_map(Mail::all_lines).collect::<Vec<_>>()),
+    );
+    // Nothing listens on the endpoint when the daemon starts.
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let wd = Workdir::new();
+    let cfg = wd.config(&opensearch_config(os.port, INDEX, &[]));
+    let mut d = Daemon::start(&wd, &cfg, &endpoint);
+    d.wait_metric("mailtrace_export_failures_total", |v| v >= 2.0);
+    assert_eq!(
+        d.metric("mailtrace_export_queue_spans"),
+        (5 * SPANS_PER_MAIL) as f64,
+        "spans wait in the queue"
+    );
+    let rx = Receiver::start_at(&format!("127.0.0.1:{port}"));
+    rx.wait_spans(5 * SPANS_PER_MAIL, &d);
+
+    // The receiver refuses the next calls (a collector restarting): retried, not lost.
+    rx.rx.fail_next(3, tonic::Code::Unavailable);
+    let batch2: Vec<Mail> = (5..10)
+        .map(|n| Mail::new("otlpdown", n, now_ns()))
+        .collect();
+    os.bulk_index(
+        INDEX,
+        &docs(&batch2.iter().flat_map(Mail::all_lines).collect::<Vec<_>>()),
+    );
+    rx.wait_spans(10 * SPANS_PER_MAIL, &d);
+    d.wait_rounds(2);
+    assert_exactly_once(&rx.spans(), &[batch1, batch2].concat());
+    assert!(
+        rx.rx.calls() > rx.rx.requests().len(),
+        "failed calls happened"
+    );
+    let m = d.metrics();
+    assert_eq!(m["mailtrace_export_queue_spans"], 0.0);
+    assert_eq!(
+        m["mailtrace_spans_exported_total"],
+        (10 * SPANS_PER_MAIL) as f64
+    );
+    assert_eq!(m["mailtrace_spans_evicted_total"], 0.0);
+}
+
+#[test]
+fn sigterm_exits_promptly_with_state_saved_and_a_restart_resumes_without_reexporting() {
+    let os = Osmem::start();
+    let batch1 = mails("term", 3, now_ns() - 3 * SEC, 10 * mailgen::MS);
+    os.bulk_index(
+        INDEX,
+        &docs(&batch1.iter().flat_map(Mail::all_lines).collect::<Vec<_>>()),
+    );
+    let wd = Workdir::new();
+    let rx = Receiver::start();
+    // A long sleep: SIGTERM must interrupt it.
+    let cfg = wd.config(&opensearch_config(
+        os.port,
+        INDEX,
+        &["sleep_seconds: 30", "hold_rounds: 0", "go_back_seconds: 10"],
+    ));
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    rx.wait_spans(3 * SPANS_PER_MAIL, &d);
+    let cursor = wd.saved_cursor().expect("state saved");
+    d.sigterm();
+    let st = d
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits within 5 s of SIGTERM");
+    assert!(st.success(), "exit 0 on SIGTERM, got {st}; {}", d.stderr());
+    assert_eq!(wd.saved_cursor(), Some(cursor));
+
+    // More mail while it is down; the restart reads from the saved cursor.
+    let batch2 = mails("term", 6, now_ns() - 2 * SEC, 10 * mailgen::MS).split_off(3);
+    os.bulk_index(
+        INDEX,
+        &docs(&batch2.iter().flat_map(Mail::all_lines).collect::<Vec<_>>()),
+    );
+    let cfg = wd.config(&opensearch_config(
+        os.port,
+        INDEX,
+        &["hold_rounds: 0", "go_back_seconds: 10"],
+    ));
+    let rx2 = Receiver::start();
+    let mut d = Daemon::start(&wd, &cfg, &rx2.endpoint());
+    rx2.wait_spans(3 * SPANS_PER_MAIL, &d);
+    d.wait_rounds(2);
+    // Only the new mail: the first batch, re-read through the go-back overlap, is not sent
+    // again.
+    assert_exactly_once(&rx2.spans(), &batch2);
+    assert!(d.stderr().contains("resuming from saved state"));
+}
+
+/// Run a daemon over `INDEX` of `os` into a fresh receiver until `want` distinct spans
+/// arrived, optionally killing it with SIGKILL at `kill` and restarting on the same state
+/// dir. Returns span ID → encoded span (a span received twice must be byte-identical).
+fn run_with_kill(os: &Osmem, want: usize, kill: Option<KillPoint>) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let wd = Workdir::new();
+    let rx = Receiver::start();
+    let cfg = wd.config(&opensearch_config(
+        os.port,
+        INDEX,
+        &["go_back_seconds: 120", "hold_rounds: 2"],
+    ));
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    if let Some(k) = kill {
+        match k {
+            KillPoint::AtOnce => std::thread::sleep(Duration::from_millis(300)),
+            KillPoint::AfterFirstRound => d.wait_rounds(1),
+            KillPoint::MidExport => {
+                // Slow calls so the queue is only partly drained when the kill comes.
+                rx.rx.delay_calls(Duration::from_millis(400));
+                let deadline = std::time::Instant::now() + common::daemon::PATIENCE;
+                while rx.rx.requests().is_empty() {
+                    assert!(std::time::Instant::now() < deadline, "{}", d.stderr());
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        d.kill9();
+        rx.rx.delay_calls(Duration::ZERO);
+        d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    }
+    let deadline = std::time::Instant::now() + common::daemon::PATIENCE;
+    while ids_of(&rx.spans()).len() < want {
+        assert!(std::time::Instant::now() < deadline, "{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.wait_rounds(3);
+    span_map(&rx.spans())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KillPoint {
+    AtOnce,
+    AfterFirstRound,
+    MidExport,
+}
+
+#[test]
+fn kill_9_at_any_point_then_restart_gives_the_spans_of_an_uninterrupted_run() {
+    let os = Osmem::start();
+    let all = mails("kill", 300, now_ns() - 8 * SEC, 10 * mailgen::MS);
+    os.bulk_index(
+        INDEX,
+        &docs(&all.iter().flat_map(Mail::all_lines).collect::<Vec<_>>()),
+    );
+    let want = all.len() * SPANS_PER_MAIL;
+    let reference = run_with_kill(&os, want, None);
+    assert_eq!(reference.len(), want);
+    for k in [
+        KillPoint::AtOnce,
+        KillPoint::AfterFirstRound,
+        KillPoint::MidExport,
+    ] {
+        let got = run_with_kill(&os, want, Some(k));
+        assert_eq!(got.len(), reference.len(), "{k:?}: span count");
+        for (id, bytes) in &reference {
+            assert_eq!(got.get(id), Some(bytes), "{k:?}: span {}", ids::hex(id));
+        }
+    }
+}
+
+#[test]
+fn follows_a_syslog_file_across_appends_rotation_and_restart() {
+    let wd = Workdir::new();
+    let log = wd.path("mail.log");
+    let all = mails("file", 20, now_ns(), 50 * mailgen::MS);
+    let text = |ms: &[Mail]| -> String {
+        let mut lines: Vec<_> = ms.iter().flat_map(Mail::all_lines).collect();
+        lines.sort_by_key(|l| l.ts_ns);
+        lines.iter().map(mailgen::Line::syslog).collect()
+    };
+    let append = |path: &std::path::Path, s: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    };
+    append(&log, &text(&all[..5]));
+    let cfg = wd.config(&file_config(&[&log], &[]));
+    let rx = Receiver::start();
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    rx.wait_spans(5 * SPANS_PER_MAIL, &d);
+
+    // Appended between rounds.
+    append(&log, &text(&all[5..10]));
+    rx.wait_spans(10 * SPANS_PER_MAIL, &d);
+
+    // Rotation: part of the mail goes to the old file (also after its rename, as a writer
+    // does until it reopens its log), the rest to a new file at the same path.
+    let rotating = text(&all[10..15]);
+    let lines: Vec<&str> = rotating.split_inclusive('\n').collect();
+    let (old, new) = lines.split_at(lines.len() / 2);
+    let (old_a, old_b) = old.split_at(old.len() / 2);
+    append(&log, &old_a.concat());
+    let rotated = wd.path("mail.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &old_b.concat());
+    append(&log, &new.concat());
+    rx.wait_spans(15 * SPANS_PER_MAIL, &d);
+    d.wait_rounds(1);
+
+    // Down for a while: what is written meanwhile is read from the saved offsets.
+    d.sigterm();
+    assert!(d.wait_exit(Duration::from_secs(5)).unwrap().success());
+    let more = text(&all[15..]);
+    append(&log, &more);
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    rx.wait_spans(20 * SPANS_PER_MAIL, &d);
+    d.wait_rounds(2);
+    assert_exactly_once(&rx.spans(), &all);
+    assert_eq!(
+        d.metric("mailtrace_lines_read_total"),
+        more.lines().count() as f64,
+        "the restart reads only what was appended after the saved offsets"
+    );
 }

@@ -243,10 +243,10 @@ impl Daemon {
         self.wait_metric("mailtrace_rounds_total", |v| v >= now + f64::from(n));
     }
 
-    /// Send SIGTERM.
+    /// Send SIGTERM (through the shell's builtin `kill`: no procps needed).
     pub fn sigterm(&self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.pid())])
             .status()
             .unwrap();
         assert!(st.success());
@@ -347,4 +347,64 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A TCP proxy in front of a server that can be switched off: while down it closes every
+/// new connection at once and cuts the open ones (the daemon's HTTP client keeps pooled
+/// connections, so refusing new ones alone would not make the server unreachable).
+pub struct SwitchProxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl SwitchProxy {
+    pub fn start(upstream_port: u16) -> SwitchProxy {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = SwitchProxy {
+            port,
+            up: Default::default(),
+            conns: Default::default(),
+        };
+        proxy.up.store(true, SeqCst);
+        let (up, conns) = (proxy.up.clone(), proxy.conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                if !up.load(SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                {
+                    let mut c = conns.lock().unwrap();
+                    c.push(client.try_clone().unwrap());
+                    c.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
 }
