@@ -144,7 +144,7 @@ async fn spans_wait_in_the_queue_while_the_collector_is_down_and_arrive_once() {
     assert!(queued > 0, "spans wait in the persisted queue");
 
     // The collector comes up on that port: the next round delivers the queue, each span once.
-    let rx = OtlpReceiver::start_on(port).await;
+    let rx = OtlpReceiver::start_at(&format!("127.0.0.1:{port}")).await;
     daemon::run(
         daemon_config(&log, 1_000_000),
         opts(&state, &endpoint),
@@ -202,7 +202,7 @@ async fn past_its_bound_the_queue_evicts_the_oldest_and_counts_them() {
     let (evicted, queued) = state_queue(&state);
     assert!(evicted > 0, "eviction is counted in the state");
     assert!(queued >= 1, "the newest stay queued");
-    let rx = OtlpReceiver::start_on(port).await;
+    let rx = OtlpReceiver::start_at(&format!("127.0.0.1:{port}")).await;
     daemon::run(
         daemon_config(&log, 50),
         opts(&state, &endpoint),

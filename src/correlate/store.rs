@@ -348,9 +348,10 @@ impl Correlator {
         }
         if let Some(ghost) = pending.hops.iter_mut().find(|h| is_key(h, key)) {
             // A late line for an exported hop: it is live again; its old attempts stay
-            // marked as exported, so only what is new becomes spans.
+            // marked as exported, so only what is new becomes spans. It stays finished:
+            // its `removed` was already seen and will not come again, so waiting for one
+            // would hold the late line until the age limit and export it as incomplete.
             ghost.exported_before = false;
-            ghost.finished = false;
         } else {
             let hop = self
                 .orphans

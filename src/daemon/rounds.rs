@@ -546,7 +546,7 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
 }
 
 /// The shared correlator settings, with duplicate detection sized to the window overlap.
-fn correlator_config(cfg: &Config) -> CorrelatorConfig {
+pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
     CorrelatorConfig {
         // Duplicates come from the window overlap: remember well past it.
         dedup_window_ns: (cfg.tracing.go_back_seconds as i64 * 4 + 600) * SEC,

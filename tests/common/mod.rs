@@ -2,7 +2,9 @@
 //! test uses every helper.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod faultproxy;
+pub mod mailgen;
 pub mod osmem;
 pub mod otlp_receiver;
 pub mod traces;

@@ -33,6 +33,7 @@ struct State {
     calls: usize,
     fail: Option<(usize, tonic::Code)>,
     rejected_spans: i64,
+    delay: Duration,
 }
 
 #[derive(Clone, Default)]
@@ -53,6 +54,10 @@ impl TraceService for Service {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
             .collect();
+        let delay = self.state.lock().unwrap().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let mut st = self.state.lock().unwrap();
         st.calls += 1;
         st.metadata.push(metadata);
@@ -83,15 +88,12 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// Bind 127.0.0.1:0 and serve in the background of the current tokio runtime.
     pub async fn start() -> Self {
-        Self::start_on(0).await
+        Self::start_at("127.0.0.1:0").await
     }
 
-    /// Like `start`, on a given port (a collector that comes up where an exporter already
-    /// points).
-    pub async fn start_on(port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
+    /// Bind `addr` (e.g. a port an exporter was pointed at before anything listened).
+    pub async fn start_at(addr: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let svc = Service::default();
         let state = svc.state.clone();
@@ -126,6 +128,11 @@ impl OtlpReceiver {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every call waits this long before answering (makes "mid-export" observable).
+    pub fn delay_calls(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
     }
 
     /// The next `n` calls fail with `code` (and are not recorded as received).
