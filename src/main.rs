@@ -34,6 +34,9 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Print the trace ID of a Message-ID (the same one the exported trace carries).
     TraceId(cli::trace_id::TraceIdArgs),
+    /// Exit 0 when a running daemon's /healthz answers (for container health checks).
+    #[command(hide = true)]
+    Healthcheck(cli::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Tracing(args) => cli::tracing::run(cli.config.as_deref(), cli.log_level, args),
         Command::Replay(args) => cli::replay::run(cli.config.as_deref(), cli.log_level, args),
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
+        Command::Healthcheck(args) => Ok(cli::healthcheck::run(cli.config.as_deref(), args)),
     };
     match result {
         Ok(code) => code,
