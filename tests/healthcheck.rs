@@ -53,7 +53,10 @@ fn probes_the_daemons_metrics_server() {
     let cfg = dir.path().join("config.yaml");
     std::fs::write(
         &cfg,
-        format!("tracing:\n  metrics_address: \"127.0.0.1:{}\"\n", addr.port()),
+        format!(
+            "tracing:\n  metrics_address: \"127.0.0.1:{}\"\n",
+            addr.port()
+        ),
     )
     .unwrap();
     let out = mailtrace(&["healthcheck", "-c", cfg.to_str().unwrap()]);
@@ -74,7 +77,10 @@ fn closed_port_is_unhealthy_with_exit_1() {
     let out = mailtrace(&["healthcheck", "--address", &addr]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("mailtrace healthcheck: 127.0.0.1:"), "{err}");
+    assert!(
+        err.starts_with("mailtrace healthcheck: 127.0.0.1:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -115,5 +121,8 @@ fn disabled_metrics_address_or_bad_config_is_exit_1_never_2() {
 fn healthcheck_is_hidden_from_help() {
     let out = mailtrace(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("tracing") && !help.contains("healthcheck"), "{help}");
+    assert!(
+        help.contains("tracing") && !help.contains("healthcheck"),
+        "{help}"
+    );
 }

@@ -254,7 +254,10 @@ fn opensearch_password_file_fills_an_empty_password() {
     let mut c = parse(yaml).unwrap();
     c.apply_env(env_with(None));
     c.validate().unwrap();
-    assert_eq!(c.opensearch_auth().unwrap(), Some(("admin", " s3cr3t pass")));
+    assert_eq!(
+        c.opensearch_auth().unwrap(),
+        Some(("admin", " s3cr3t pass"))
+    );
 
     // CRLF is dropped too.
     std::fs::write(&file, "crlf\r\n").unwrap();
