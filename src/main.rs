@@ -37,6 +37,9 @@ enum Command {
     /// Receive OTLP/gRPC traces and append them as OTLP-JSON lines to a file.
     #[command(hide = true)]
     OtlpSink(cli::otlp_sink::OtlpSinkArgs),
+    /// Exit 0 when a running daemon's /healthz answers (for container health checks).
+    #[command(hide = true)]
+    Healthcheck(cli::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay::run(cli.config.as_deref(), cli.log_level, args),
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
         Command::OtlpSink(args) => cli::otlp_sink::run(args),
+        Command::Healthcheck(args) => Ok(cli::healthcheck::run(cli.config.as_deref(), args)),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod common;
+pub mod healthcheck;
 pub mod otlp_sink;
 pub mod replay;
 pub mod trace_id;

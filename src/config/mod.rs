@@ -22,6 +22,10 @@ use std::path::{Path, PathBuf};
 pub const ENV_OPENSEARCH_PASSWORD: &str = "MAILTRACE_OPENSEARCH_PASSWORD";
 pub const ENV_SSH_PASSWORD: &str = "MAILTRACE_SSH_PASSWORD";
 pub const ENV_SUDO_PASSWORD: &str = "MAILTRACE_SUDO_PASSWORD";
+/// Environment variable naming a file that holds the OpenSearch password (systemd
+/// `LoadCredential=`, container secrets). Used when neither the config nor
+/// `MAILTRACE_OPENSEARCH_PASSWORD` gives one.
+pub const ENV_OPENSEARCH_PASSWORD_FILE: &str = "MAILTRACE_OPENSEARCH_PASSWORD_FILE";
 /// Environment variable naming the config file when `-c` is not given.
 pub const ENV_CONFIG: &str = "MAILTRACE_CONFIG";
 
@@ -205,6 +209,10 @@ pub struct Config {
     /// Where this config came from (file name), for error messages. Not a YAML key.
     #[serde(skip)]
     pub origin: String,
+    /// Problems found while reading the environment (e.g. an unreadable password file),
+    /// reported by [`Config::validate`]. Not a YAML key.
+    #[serde(skip)]
+    pub env_problems: Vec<String>,
 }
 
 impl Default for Config {
@@ -223,6 +231,7 @@ impl Default for Config {
             tracing: TracingConfig::default(),
             jaeger_ui_url: String::new(),
             origin: "<defaults>".to_string(),
+            env_problems: Vec::new(),
         }
     }
 }
@@ -534,6 +543,20 @@ impl Default for TracingConfig {
     }
 }
 
+/// A password kept in a file (a systemd credential, a container secret): the whole content
+/// minus one trailing line break. An empty file is an error, not "no password".
+fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let value = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if value.is_empty() {
+        return Err("the file is empty".to_string());
+    }
+    Ok(Secret::new(value))
+}
+
 /// `-c` flag, else `$MAILTRACE_CONFIG` (when non-empty), else `config.yaml`.
 pub fn resolve_config_path(cli: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> PathBuf {
     if let Some(p) = cli {
@@ -576,6 +599,9 @@ impl Config {
 
     /// Fill empty passwords from `MAILTRACE_OPENSEARCH_PASSWORD`, `MAILTRACE_SSH_PASSWORD`,
     /// `MAILTRACE_SUDO_PASSWORD`. `env` is a lookup so tests need not touch the process env.
+    /// An OpenSearch password still empty then is read from the file named by
+    /// `MAILTRACE_OPENSEARCH_PASSWORD_FILE` (one trailing line break dropped); a file that
+    /// cannot be read is reported by [`Config::validate`].
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
         let fill = |slot: &mut Secret, key: &str| {
             if slot.is_empty() {
@@ -590,12 +616,22 @@ impl Config {
         );
         fill(&mut self.ssh_config.password, ENV_SSH_PASSWORD);
         fill(&mut self.ssh_config.sudo_pass, ENV_SUDO_PASSWORD);
+        if self.opensearch_config.password.is_empty() {
+            if let Some(path) = env(ENV_OPENSEARCH_PASSWORD_FILE).filter(|p| !p.is_empty()) {
+                match read_secret_file(Path::new(&path)) {
+                    Ok(p) => self.opensearch_config.password = p,
+                    Err(e) => self
+                        .env_problems
+                        .push(format!("{ENV_OPENSEARCH_PASSWORD_FILE}={path}: {e}")),
+                }
+            }
+        }
     }
 
     /// Checks that need more than one key or knowledge of `method`. Reports all problems at
     /// once. Passwords are not checked here (see `opensearch_auth`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
+        let mut problems = self.env_problems.clone();
         match self.method {
             Method::Opensearch => {
                 if self.opensearch_config.host.trim().is_empty() {

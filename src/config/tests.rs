@@ -231,3 +231,73 @@ fn clusters_and_domain() {
     assert_eq!(c.qualify_host("mx1"), "mx1.example.org");
     assert_eq!(c.qualify_host("mx2.other.net"), "mx2.other.net");
 }
+
+#[test]
+fn opensearch_password_file_fills_an_empty_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("opensearch-password");
+    // As `echo secret > file` or systemd-creds write it: one trailing line break, dropped;
+    // inner and leading spaces belong to the password.
+    std::fs::write(&file, " s3cr3t pass\n").unwrap();
+    let path = file.display().to_string();
+    let env_with = |pw: Option<&str>| {
+        let path = path.clone();
+        let pw = pw.map(str::to_string);
+        move |k: &str| match k {
+            ENV_OPENSEARCH_PASSWORD_FILE => Some(path.clone()),
+            ENV_OPENSEARCH_PASSWORD => pw.clone(),
+            _ => None,
+        }
+    };
+    let yaml = "method: opensearch\nopensearch_config:\n  host: h\n  index: i\n  username: admin\n";
+
+    let mut c = parse(yaml).unwrap();
+    c.apply_env(env_with(None));
+    c.validate().unwrap();
+    assert_eq!(
+        c.opensearch_auth().unwrap(),
+        Some(("admin", " s3cr3t pass"))
+    );
+
+    // CRLF is dropped too.
+    std::fs::write(&file, "crlf\r\n").unwrap();
+    let mut c = parse(yaml).unwrap();
+    c.apply_env(env_with(None));
+    assert_eq!(c.opensearch_config.password.expose(), "crlf");
+
+    // The config, then MAILTRACE_OPENSEARCH_PASSWORD, win over the file.
+    let mut c = parse(yaml).unwrap();
+    c.apply_env(env_with(Some("from-env")));
+    assert_eq!(c.opensearch_config.password.expose(), "from-env");
+    let mut c = parse(&format!("{yaml}  password: from-config\n")).unwrap();
+    c.apply_env(env_with(Some("from-env")));
+    assert_eq!(c.opensearch_config.password.expose(), "from-config");
+}
+
+#[test]
+fn unreadable_or_empty_password_file_is_reported_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "method: opensearch\nopensearch_config:\n  host: h\n  index: i\n  username: admin\n";
+    let missing = dir.path().join("nope").display().to_string();
+    let mut c = parse(yaml).unwrap();
+    c.apply_env(|k| (k == ENV_OPENSEARCH_PASSWORD_FILE).then(|| missing.clone()));
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("config.yaml: invalid configuration: MAILTRACE_OPENSEARCH_PASSWORD_FILE=")
+            && e.contains("nope: cannot read:"),
+        "{e}"
+    );
+
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.display().to_string();
+    let mut c = parse(yaml).unwrap();
+    c.apply_env(|k| (k == ENV_OPENSEARCH_PASSWORD_FILE).then(|| empty.clone()));
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("the file is empty"), "{e}");
+
+    // Not consulted when a password is already set: a stale variable does no harm.
+    let mut c = parse(&format!("{yaml}  password: x\n")).unwrap();
+    c.apply_env(|k| (k == ENV_OPENSEARCH_PASSWORD_FILE).then(|| missing.clone()));
+    c.validate().unwrap();
+}

@@ -7,6 +7,7 @@
 //! crash between the two re-sends at most the same bytes, and a failed read never moves the
 //! cursor nor ends a round (a message's next line may be in the unread data).
 
+pub mod healthcheck;
 pub mod metrics;
 pub mod queue;
 pub mod rounds;
