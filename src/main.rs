@@ -56,7 +56,20 @@ fn main() -> ExitCode {
         Err(e) => {
             // One clear line (with its causes), no backtrace: operators read this.
             eprintln!("mailtrace: {e:#}");
-            ExitCode::from(2)
+            exit_code(&e)
         }
     }
+}
+
+/// A configuration problem exits 78 (EX_CONFIG, sysexits.h), so a service manager can tell
+/// "fix the config" (do not restart) from a failure worth retrying (2).
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    let config_error = e.chain().any(|c| {
+        c.is::<mailtrace::config::ConfigError>()
+            || matches!(
+                c.downcast_ref::<mailtrace::daemon::DaemonError>(),
+                Some(mailtrace::daemon::DaemonError::Config(_))
+            )
+    });
+    ExitCode::from(if config_error { 78 } else { 2 })
 }

@@ -1,7 +1,10 @@
 //! `mailtrace tracing`: the daemon (see `mailtrace::daemon`).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -62,7 +65,7 @@ pub fn run(
             .context("reading the password from the terminal")?;
         cfg.opensearch_config.password = Secret::new(p);
     }
-    cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.validate()?;
     let sink = sink_for(&cfg, &args);
     let opts = DaemonOptions {
         once: args.once,
@@ -74,7 +77,23 @@ pub fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(daemon::run(cfg, opts, shutdown_signal()))?;
+    let reload = Arc::new(AtomicBool::new(false));
+    rt.block_on(daemon::run(cfg, opts, stop_signal(reload.clone())))?;
+    drop(rt);
+    if reload.load(Ordering::SeqCst) {
+        // SIGHUP: the state is saved and the lock released (the runtime is gone; files and
+        // sockets close on exec). Start again as the same process with the same arguments,
+        // so the new config applies and systemd/docker see no restart.
+        let exe = std::env::current_exe().context("finding the running executable")?;
+        tracing::info!(
+            "SIGHUP: reloading (config {})",
+            config.map_or("default".into(), |p| p.display().to_string())
+        );
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        return Err(anyhow::Error::new(err).context("re-executing for SIGHUP"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,15 +111,19 @@ fn sink_for(cfg: &Config, args: &TracingArgs) -> Sink {
     }
 }
 
-/// Resolves on SIGTERM (systemd stop, docker stop) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (systemd stop, docker stop), SIGINT (Ctrl-C) or SIGHUP (reload:
+/// `reload` is set so the caller re-executes once the state is saved).
+async fn stop_signal(reload: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
     };
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+        _ = hup.recv() => reload.store(true, Ordering::SeqCst),
     }
 }

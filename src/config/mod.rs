@@ -54,7 +54,7 @@ pub enum ConfigError {
         origin: String,
         problems: Vec<String>,
     },
-    #[error("{origin}: {section}.username is set but no password: set {section}.password or the environment variable {env}")]
+    #[error("{origin}: {section}.username is set but no password: set {section}.password, the environment variable {env}, or {env}_FILE (a file holding it)")]
     MissingPassword {
         origin: String,
         section: &'static str,

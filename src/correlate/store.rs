@@ -175,6 +175,10 @@ impl Correlator {
         self.cfg = cfg;
     }
 
+    pub fn config(&self) -> &CorrelatorConfig {
+        &self.cfg
+    }
+
     pub fn stats(&self) -> &CorrelatorStats {
         &self.stats
     }
@@ -259,9 +263,21 @@ impl Correlator {
                 self.live.remove(&key);
             }
         } else if let Some((m, _)) = self.recent.get(&key).cloned() {
-            // A line for a message already released: it goes to the same trace.
-            self.stats.late_lines += 1;
-            self.bind(&key, &m, line.mta, rec.timestamp_ns);
+            // A `client=` for a released hop that already had one starts a new queue file
+            // under a reused queue ID; any other line is a late line of the released hop.
+            let reused = matches!(line.event, MailEvent::Client { .. })
+                && self
+                    .released
+                    .get(&m)
+                    .and_then(|(_, hops)| hops.iter().find(|h| is_key(h, &key)))
+                    .is_some_and(|h| h.client.is_some());
+            if reused {
+                self.recent.remove(&key);
+            } else {
+                // A line for a message already released: it goes to the same trace.
+                self.stats.late_lines += 1;
+                self.bind(&key, &m, line.mta, rec.timestamp_ns);
+            }
         }
 
         let round = self.round;

@@ -286,3 +286,20 @@ fn state_round_trips_through_json() {
     assert_eq!(serde_json::to_string(&back).unwrap(), json);
     assert_eq!(back.drain().len(), 2);
 }
+
+#[test]
+fn a_queue_id_reused_after_release_starts_a_new_message() {
+    let mut f = Feed::new(0);
+    f.hop(1, "a", "Q1", "m1@x");
+    f.line(1, "a", Some("Q1"), MailEvent::Removed);
+    assert_eq!(f.c.end_round().len(), 1);
+    // Minutes later Postfix hands the same queue ID to a new queue file.
+    f.hop(300, "a", "Q1", "m2@x");
+    f.line(301, "a", Some("Q1"), MailEvent::Removed);
+    let out = f.c.end_round();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].message_id, "m2@x");
+    assert!(!out[0].hops[0].exported_before);
+    assert_eq!(out[0].hops[0].lines.len(), 3);
+    assert_eq!(f.c.stats().late_lines, 0);
+}

@@ -34,6 +34,35 @@ pub struct Metrics {
     pub lag_seconds: AtomicI64,
     /// Unix time of the last round that completed its read.
     pub last_round_unix: AtomicI64,
+    /// Unix time the daemon started (`/healthz` gives a new daemon time for its first round).
+    pub started_unix: AtomicI64,
+    /// `/healthz` fails when no read succeeded for this many seconds (0: never).
+    pub stale_after_secs: AtomicI64,
+}
+
+impl Metrics {
+    /// Healthy while reads keep succeeding: a daemon stuck in its loop or cut off from its
+    /// logs answers 503 with the reason, so health checks and orchestrators see it.
+    pub fn health(&self, now_unix: i64) -> Result<(), String> {
+        let stale_after = self.stale_after_secs.load(Relaxed);
+        if stale_after <= 0 {
+            return Ok(());
+        }
+        let last = self.last_round_unix.load(Relaxed);
+        let since = if last > 0 {
+            last
+        } else {
+            self.started_unix.load(Relaxed)
+        };
+        let quiet = now_unix - since;
+        if quiet > stale_after {
+            Err(format!(
+                "no successful read for {quiet} s (limit {stale_after} s); see the daemon's log"
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Metrics {
@@ -142,6 +171,10 @@ impl Metrics {
     }
 }
 
+fn unix_now() -> i64 {
+    crate::engine::now_ns() / 1_000_000_000
+}
+
 /// Serve `/metrics` and `/healthz` until the task is dropped. Binding errors are returned
 /// so the daemon can refuse to start with a clear message.
 pub async fn serve(
@@ -172,7 +205,10 @@ pub async fn serve(
                 let path = req.split_whitespace().nth(1).unwrap_or("/");
                 let (status, ctype, body) = match path {
                     "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                    "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+                    "/healthz" => match metrics.health(unix_now()) {
+                        Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
+                        Err(why) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
+                    },
                     _ => (
                         "404 Not Found",
                         "text/plain",
@@ -189,4 +225,26 @@ pub async fn serve(
         }
     });
     Ok((local, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_fails_when_reads_stop_succeeding() {
+        let m = Metrics::default();
+        assert!(m.health(1_000).is_ok(), "no limit set: always healthy");
+        m.started_unix.store(1_000, Relaxed);
+        m.stale_after_secs.store(120, Relaxed);
+        assert!(
+            m.health(1_100).is_ok(),
+            "a new daemon gets time for its first round"
+        );
+        let why = m.health(1_200).unwrap_err();
+        assert!(why.contains("no successful read for 200 s"), "{why}");
+        m.last_round_unix.store(1_190, Relaxed);
+        assert!(m.health(1_200).is_ok());
+        assert!(m.health(1_400).is_err());
+    }
 }

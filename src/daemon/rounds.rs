@@ -211,6 +211,11 @@ pub async fn run(
     let model = ModelOptions::default();
 
     let metrics = Arc::new(Metrics::default());
+    metrics.started_unix.store(now_ns() / SEC, Relaxed);
+    // Unhealthy after three rounds without a successful read (and at least two minutes, so a
+    // slow first window or a short outage is not a failure).
+    let stale_after = (3 * t.sleep_seconds).max(120);
+    metrics.stale_after_secs.store(stale_after as i64, Relaxed);
     let _server = if !t.metrics_address.is_empty() {
         let (addr, task) = metrics::serve(&t.metrics_address, metrics.clone())
             .await
@@ -291,7 +296,9 @@ pub async fn run(
                 }
                 state.cursor_ns = r.new_cursor.or(state.cursor_ns);
                 state.round += 1;
-                state.exported.expire(state.round, 60);
+                // Exported span IDs are needed as long as late lines can re-open a message.
+                let keep = state.correlator.config().recent_rounds;
+                state.exported.expire(state.round, keep);
                 metrics.rounds.fetch_add(1, Relaxed);
                 metrics.last_round_unix.store(now_ns() / SEC, Relaxed);
             }

@@ -397,6 +397,10 @@ impl OpenSearchSource {
                 reason,
             }) if (400..500).contains(&status) && !matches!(status, 401 | 403 | 429) => {
                 let r = reason.to_ascii_lowercase();
+                if r.contains("index_not_found") || r.contains("no such index") {
+                    // A missing index, not a cluster without PITs: say so, and keep PITs.
+                    return Err(SourceError::IndexNotFound { endpoint, index });
+                }
                 let unsupported = matches!(status, 404 | 405)
                     || r.contains("no handler")
                     || r.contains("unrecognized")
