@@ -34,6 +34,12 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Print the trace ID of a Message-ID (the same one the exported trace carries).
     TraceId(cli::trace_id::TraceIdArgs),
+    /// Find messages by keyword on a host or cluster and print each one's path.
+    #[command(alias = "trace", disable_help_flag = true)]
+    Run(cli::run::RunArgs),
+    /// The same search as `run`, printed as a Graphviz DOT graph.
+    #[command(disable_help_flag = true)]
+    Graph(cli::run::GraphArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +48,8 @@ fn main() -> ExitCode {
         Command::Tracing(args) => cli::tracing::run(cli.config.as_deref(), cli.log_level, args),
         Command::Replay(args) => cli::replay::run(cli.config.as_deref(), cli.log_level, args),
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
+        Command::Run(args) => cli::run::run(cli.config.as_deref(), cli.log_level, args),
+        Command::Graph(args) => cli::run::graph(cli.config.as_deref(), cli.log_level, args),
     };
     match result {
         Ok(code) => code,

@@ -2,5 +2,6 @@
 
 pub mod common;
 pub mod replay;
+pub mod run;
 pub mod trace_id;
 pub mod tracing;
