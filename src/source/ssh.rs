@@ -141,7 +141,10 @@ impl SshReader {
             code => Err(SshError::Remote {
                 host: host.into(),
                 reason: if stderr.is_empty() {
-                    format!("exit status {code:?}")
+                    match code {
+                        Some(c) => format!("exit status {c}"),
+                        None => "killed by a signal".to_string(),
+                    }
                 } else {
                     last_line(&stderr)
                 },
@@ -164,9 +167,9 @@ impl SshReader {
                 host: host.into(),
                 reason: sudo_hint(&stderr, self.settings.sudo_password.is_some()),
             }),
-            code => Err(SshError::Remote {
+            _ => Err(SshError::Remote {
                 host: host.into(),
-                reason: format!("`true` exited with {code:?}: {}", last_line(&stderr)),
+                reason: format!("`true` failed: {}", last_line(&stderr)),
             }),
         }
     }

@@ -5,6 +5,7 @@
 pub mod osmem;
 pub mod otlp_receiver;
 pub mod seed;
+pub mod sshd;
 pub mod traces;
 
 use mailtrace::correlate::{Hop, HopLine, Message, TimedAttempt};
