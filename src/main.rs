@@ -40,6 +40,9 @@ enum Command {
     /// The same search as `run`, printed as a Graphviz DOT graph.
     #[command(disable_help_flag = true)]
     Graph(cli::run::GraphArgs),
+    /// Check the config, credentials, source and OTLP endpoint; print a checklist.
+    #[command(disable_help_flag = true)]
+    Doctor(cli::doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
         Command::Run(args) => cli::run::run(cli.config.as_deref(), cli.log_level, args),
         Command::Graph(args) => cli::run::graph(cli.config.as_deref(), cli.log_level, args),
+        Command::Doctor(args) => cli::doctor::run(cli.config.as_deref(), cli.log_level, args),
     };
     match result {
         Ok(code) => code,

@@ -325,3 +325,39 @@ fn an_unreachable_host_is_one_line() {
     );
     assert_one_line_error(&o, "ssh no-such-host.invalid: cannot connect");
 }
+
+#[test]
+fn doctor_logs_in_and_reads_the_files_through_sudo() {
+    let e = env();
+    let o = mailtrace(
+        &config(&e, true, Some(&sudo_password())),
+        &[
+            "doctor",
+            "-h",
+            "smtp1",
+            "--otel-endpoint",
+            "http://127.0.0.1:1",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("✔ ssh smtp1 — logged in; 1 log file(s) readable"),
+        "{out}"
+    );
+    let o = mailtrace(
+        &config(&e, true, Some("not-the-password")),
+        &[
+            "doctor",
+            "-h",
+            "smtp1",
+            "--otel-endpoint",
+            "http://127.0.0.1:1",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("✘ ssh smtp1") && out.contains("sudo failed"),
+        "{out}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
