@@ -1,13 +1,15 @@
 //! mailtrace: mail-server logs (Postfix, Exim) to OpenTelemetry traces.
 //!
 //! Data path: source → `LogRecord` → `parse` → `MailLine` → `correlate` → `Message` →
-//! `trace::model` → OTLP → `export`.
+//! `trace::model` → OTLP → `export`. One-shot searches (`run`, `graph`) go through
+//! `investigate`.
 
 pub mod config;
 pub mod correlate;
 pub mod daemon;
 pub mod engine;
 pub mod export;
+pub mod investigate;
 pub mod parse;
 pub mod record;
 pub mod source;

@@ -34,6 +34,15 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Print the trace ID of a Message-ID (the same one the exported trace carries).
     TraceId(cli::trace_id::TraceIdArgs),
+    /// Find messages by keyword on a host or cluster and print each one's path.
+    #[command(alias = "trace", disable_help_flag = true)]
+    Run(cli::run::RunArgs),
+    /// The same search as `run`, printed as a Graphviz DOT graph.
+    #[command(disable_help_flag = true)]
+    Graph(cli::run::GraphArgs),
+    /// Check the config, credentials, source and OTLP endpoint; print a checklist.
+    #[command(disable_help_flag = true)]
+    Doctor(cli::doctor::DoctorArgs),
     /// Receive OTLP/gRPC traces and append them as OTLP-JSON lines to a file.
     #[command(hide = true)]
     OtlpSink(cli::otlp_sink::OtlpSinkArgs),
@@ -48,6 +57,9 @@ fn main() -> ExitCode {
         Command::Tracing(args) => cli::tracing::run(cli.config.as_deref(), cli.log_level, args),
         Command::Replay(args) => cli::replay::run(cli.config.as_deref(), cli.log_level, args),
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
+        Command::Run(args) => cli::run::run(cli.config.as_deref(), cli.log_level, args),
+        Command::Graph(args) => cli::run::graph(cli.config.as_deref(), cli.log_level, args),
+        Command::Doctor(args) => cli::doctor::run(cli.config.as_deref(), cli.log_level, args),
         Command::OtlpSink(args) => cli::otlp_sink::run(args),
         Command::Healthcheck(args) => Ok(cli::healthcheck::run(cli.config.as_deref(), args)),
     };

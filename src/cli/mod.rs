@@ -1,8 +1,10 @@
 //! One module per command.
 
 pub mod common;
+pub mod doctor;
 pub mod healthcheck;
 pub mod otlp_sink;
 pub mod replay;
+pub mod run;
 pub mod trace_id;
 pub mod tracing;

@@ -250,6 +250,9 @@ pub struct SshConfig {
     pub timeout: u64,
     #[serde(deserialize_with = "null_default")]
     pub ssh_config_file: String,
+    /// Ours: zone of timestamps without an offset in the remote files (RFC 3164, Exim).
+    #[serde(deserialize_with = "null_default")]
+    pub time_zone: String,
     /// Defaults for every host.
     #[serde(deserialize_with = "null_default")]
     pub host_config: HostConfig,
@@ -268,6 +271,7 @@ impl Default for SshConfig {
             sudo: true,
             timeout: 10,
             ssh_config_file: String::new(),
+            time_zone: "+00:00".to_string(),
             host_config: HostConfig::default(),
             hosts: BTreeMap::new(),
         }
@@ -681,6 +685,7 @@ impl Config {
                 &self.opensearch_config.time_zone,
             ),
             ("file_config.time_zone", &self.file_config.time_zone),
+            ("ssh_config.time_zone", &self.ssh_config.time_zone),
         ] {
             if let Err(e) = zone.parse::<TimeZoneSpec>() {
                 problems.push(format!("{key}: {e}"));

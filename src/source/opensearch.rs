@@ -83,6 +83,36 @@ impl Default for OpenSearchSettings {
     }
 }
 
+impl OpenSearchSettings {
+    /// Settings from `opensearch_config` (and `tracing.scroll_batch_size`), with the
+    /// password check of `Config::opensearch_auth`.
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+        let o = &cfg.opensearch_config;
+        let auth = cfg
+            .opensearch_auth()?
+            .map(|(u, p)| (u.to_string(), p.to_string()));
+        Ok(OpenSearchSettings {
+            host: o.host.clone(),
+            port: o.port,
+            use_ssl: o.use_ssl,
+            verify_certs: o.verify_certs,
+            ca_certs: (!o.ca_certs.is_empty()).then(|| PathBuf::from(&o.ca_certs)),
+            username: auth.as_ref().map(|(u, _)| u.clone()),
+            password: auth.map(|(_, p)| p),
+            index: o.index.clone(),
+            timeout: Duration::from_secs(o.timeout.max(1)),
+            page_size: cfg.tracing.scroll_batch_size.max(1) as usize,
+            timestamp_field: o.mapping.timestamp.clone(),
+            facility_field: o.mapping.facility.clone(),
+            facility_value: o.facility_value.clone(),
+            ingest_timestamp_field: (!o.mapping.ingest_timestamp.is_empty())
+                .then(|| o.mapping.ingest_timestamp.clone()),
+            time_zone: o.time_zone.clone(),
+            ..OpenSearchSettings::default()
+        })
+    }
+}
+
 /// Paging strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pagination {
@@ -337,6 +367,128 @@ impl OpenSearchSource {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| self.malformed("ping", "no version.number in the reply"))
+    }
+
+    /// Every document matching the query clause `clause` whose *event* time (the timestamp
+    /// field, never the ingest field: an investigation asks when mail moved) is in
+    /// `[from_ns, to_ns)`, with the facility filter, paged like `fetch_window`. For one-shot
+    /// searches (`run`, `graph`), which narrow the index by keywords and queue IDs.
+    pub async fn search_query(
+        &self,
+        clause: &Value,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<Hit>, SourceError> {
+        if to_ns <= from_ns {
+            return Ok(Vec::new());
+        }
+        let mut query = self.event_window_query(from_ns, to_ns);
+        if let Some(filter) = query["bool"]["filter"].as_array_mut() {
+            filter.push(clause.clone());
+        }
+        let mut all = Vec::new();
+        self.query_pages(&query, &mut |page| all.extend(page))
+            .await?;
+        Ok(all)
+    }
+
+    /// How many documents of the index (pattern) match `query` (a whole query clause), at
+    /// any time.
+    pub async fn count_query(&self, query: &Value) -> Result<u64, SourceError> {
+        let path = format!("/{}/_count", self.settings.index);
+        let reply = self
+            .request(
+                Method::Post,
+                &path,
+                &[],
+                Some(json!({ "query": query })),
+                "count",
+            )
+            .await?;
+        reply.body["count"]
+            .as_u64()
+            .ok_or_else(|| self.malformed("count", "no count in the reply"))
+    }
+
+    /// The field mappings of every index the pattern matches (`GET /<index>/_mapping`): an
+    /// object index name → `{ "mappings": … }`, empty when the pattern matches no index.
+    pub async fn get_mapping(&self) -> Result<Value, SourceError> {
+        let path = format!("/{}/_mapping", self.settings.index);
+        let reply = self
+            .request(Method::Get, &path, &[], None, "get mapping")
+            .await?;
+        if reply.body.is_object() {
+            Ok(reply.body)
+        } else {
+            Err(self.malformed("get mapping", "the reply is not an object"))
+        }
+    }
+
+    /// The `size` newest documents (facility filter applied), newest first.
+    pub async fn latest(&self, size: usize) -> Result<Vec<Hit>, SourceError> {
+        let s = &self.settings;
+        let query = if s.facility_field.is_empty() {
+            json!({ "match_all": {} })
+        } else {
+            json!({ "match": { &s.facility_field: s.facility_value } })
+        };
+        let body = json!({
+            "size": size,
+            "query": query,
+            "sort": [{ &s.timestamp_field: { "order": "desc", "unmapped_type": "date" } }],
+        });
+        let path = format!("/{}/_search", s.index);
+        let reply = self
+            .request(Method::Post, &path, &[], Some(body), "sample search")
+            .await?;
+        Ok(self.parse_page(&reply.body, "sample search")?.0)
+    }
+
+    /// Pages of `query` with the configured pagination (shared by the one-shot searches).
+    async fn query_pages(
+        &self,
+        query: &Value,
+        on_page: &mut impl FnMut(Vec<Hit>),
+    ) -> Result<u64, SourceError> {
+        let learned_scroll = self.mode.load(Ordering::Relaxed) == MODE_SCROLL;
+        match self.settings.pagination {
+            Pagination::Scroll => self.scroll_pages(query, on_page).await,
+            Pagination::Auto if learned_scroll => self.scroll_pages(query, on_page).await,
+            Pagination::Pit => match self.open_pit().await? {
+                Ok(pit) => self.pit_pages(pit, query, on_page).await,
+                Err(refusal) => Err(refusal.error),
+            },
+            Pagination::Auto => match self.open_pit().await? {
+                Ok(pit) => {
+                    self.mode.store(MODE_PIT, Ordering::Relaxed);
+                    self.pit_pages(pit, query, on_page).await
+                }
+                Err(refusal) => {
+                    if refusal.unsupported {
+                        self.mode.store(MODE_SCROLL, Ordering::Relaxed);
+                    }
+                    self.scroll_pages(query, on_page).await
+                }
+            },
+        }
+    }
+
+    /// Like `window_query`, but always on the event time field.
+    fn event_window_query(&self, from_ns: i64, to_ns: i64) -> Value {
+        let s = &self.settings;
+        let mut range = json!({
+            "gte": ceil_ms(from_ns).to_string(),
+            "lt": ceil_ms(to_ns).to_string(),
+            "format": "epoch_millis",
+        });
+        if !s.time_zone.is_empty() {
+            range["time_zone"] = json!(s.time_zone);
+        }
+        let mut filter = vec![json!({ "range": { &s.timestamp_field: range } })];
+        if !s.facility_field.is_empty() {
+            filter.push(json!({ "match": { &s.facility_field: s.facility_value } }));
+        }
+        json!({ "bool": { "filter": filter } })
     }
 
     /// The search body without paging: range on the window field, optional facility match,

@@ -7,6 +7,8 @@ pub mod faultproxy;
 pub mod mailgen;
 pub mod osmem;
 pub mod otlp_receiver;
+pub mod seed;
+pub mod sshd;
 pub mod traces;
 
 use mailtrace::correlate::{Hop, HopLine, Message, TimedAttempt};
