@@ -462,29 +462,8 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
     match cfg.method {
         Method::Opensearch => {
             let o = &cfg.opensearch_config;
-            let auth = cfg
-                .opensearch_auth()
-                .map_err(|e| DaemonError::Config(e.to_string()))?
-                .map(|(u, p)| (u.to_string(), p.to_string()));
-            let settings = OpenSearchSettings {
-                host: o.host.clone(),
-                port: o.port,
-                use_ssl: o.use_ssl,
-                verify_certs: o.verify_certs,
-                ca_certs: (!o.ca_certs.is_empty()).then(|| PathBuf::from(&o.ca_certs)),
-                username: auth.as_ref().map(|(u, _)| u.clone()),
-                password: auth.map(|(_, p)| p),
-                index: o.index.clone(),
-                timeout: Duration::from_secs(o.timeout.max(1)),
-                page_size: cfg.tracing.scroll_batch_size.max(1) as usize,
-                timestamp_field: o.mapping.timestamp.clone(),
-                facility_field: o.mapping.facility.clone(),
-                facility_value: o.facility_value.clone(),
-                ingest_timestamp_field: (!o.mapping.ingest_timestamp.is_empty())
-                    .then(|| o.mapping.ingest_timestamp.clone()),
-                time_zone: o.time_zone.clone(),
-                ..OpenSearchSettings::default()
-            };
+            let settings = OpenSearchSettings::from_config(cfg)
+                .map_err(|e| DaemonError::Config(e.to_string()))?;
             let client =
                 OpenSearchSource::new(settings).map_err(|e| DaemonError::Source(e.to_string()))?;
             let mapping = DocumentContext::new(o).map_err(DaemonError::Config)?;
