@@ -1,6 +1,7 @@
 //! `mailtrace otlp-sink` (hidden): a minimal OTLP/gRPC trace receiver that appends every
-//! request it gets as an OTLP-JSON line to a file. The end-to-end harness uses it as the
-//! collector; it is also handy to see exactly what the daemon sends.
+//! request it gets as an OTLP-JSON line to a file — or, for long runs, only keeps counts
+//! (`--summary`): spans, root spans, and span IDs received more than once. The end-to-end
+//! harness and the soak test use it as the collector.
 
 use std::fs::OpenOptions;
 use std::io::BufWriter;
@@ -27,12 +28,33 @@ pub struct OtlpSinkArgs {
     #[arg(long, default_value = "127.0.0.1:4317")]
     listen: SocketAddr,
     /// File to append received requests to, one OTLP-JSON line each.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    output: PathBuf,
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        required_unless_present = "summary"
+    )]
+    output: Option<PathBuf>,
+    /// Keep only counts, rewritten to FILE after every request as one JSON object:
+    /// requests, spans, roots, distinct span IDs, span IDs received again.
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    summary: Option<PathBuf>,
+}
+
+enum Out {
+    Lines(JsonLinesWriter<BufWriter<std::fs::File>>),
+    Summary {
+        path: PathBuf,
+        requests: u64,
+        spans: u64,
+        roots: u64,
+        repeated: u64,
+        seen: std::collections::HashSet<[u8; 8]>,
+    },
 }
 
 struct Sink {
-    out: Arc<Mutex<JsonLinesWriter<BufWriter<std::fs::File>>>>,
+    out: Arc<Mutex<Out>>,
 }
 
 #[tonic::async_trait]
@@ -46,22 +68,67 @@ impl TraceService for Sink {
             .out
             .lock()
             .map_err(|_| tonic::Status::internal("sink poisoned"))?;
-        // Flushed per request so a reader never sees half a line of a finished export.
-        out.write(&req)
-            .and_then(|()| out.flush())
-            .map_err(|e| tonic::Status::unavailable(format!("cannot write: {e}")))?;
+        match &mut *out {
+            // Flushed per request so a reader never sees half a line of a finished export.
+            Out::Lines(w) => w.write(&req).and_then(|()| w.flush()),
+            Out::Summary {
+                path,
+                requests,
+                spans,
+                roots,
+                repeated,
+                seen,
+            } => {
+                *requests += 1;
+                for span in req
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                {
+                    *spans += 1;
+                    *roots += u64::from(span.parent_span_id.is_empty());
+                    let id: [u8; 8] = span.span_id.as_slice().try_into().unwrap_or([0; 8]);
+                    if !seen.insert(id) {
+                        *repeated += 1;
+                    }
+                }
+                let text = serde_json::json!({
+                    "requests": requests, "spans": spans, "roots": roots,
+                    "distinct_span_ids": seen.len(), "repeated_span_ids": repeated,
+                });
+                // Replaced atomically so a reader never sees a torn file.
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, text.to_string()).and_then(|()| std::fs::rename(&tmp, &*path))
+            }
+        }
+        .map_err(|e| tonic::Status::unavailable(format!("cannot write: {e}")))?;
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
 
 pub fn run(args: OtlpSinkArgs) -> Result<ExitCode> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&args.output)
-        .with_context(|| format!("cannot open {}", args.output.display()))?;
+    let out = match (&args.output, &args.summary) {
+        (_, Some(path)) => Out::Summary {
+            path: path.clone(),
+            requests: 0,
+            spans: 0,
+            roots: 0,
+            repeated: 0,
+            seen: Default::default(),
+        },
+        (Some(path), None) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Out::Lines(JsonLinesWriter::new(BufWriter::new(file)))
+        }
+        (None, None) => anyhow::bail!("give --output FILE or --summary FILE"),
+    };
     let sink = Sink {
-        out: Arc::new(Mutex::new(JsonLinesWriter::new(BufWriter::new(file)))),
+        out: Arc::new(Mutex::new(out)),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
