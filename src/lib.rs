@@ -2,7 +2,7 @@
 //!
 //! Data path: source → `LogRecord` → `parse` → `MailLine` → `correlate` → `Message` →
 //! `trace::model` → OTLP → `export`. One-shot searches (`run`, `graph`) go through
-//! `investigate`.
+//! `investigate`; the MCP server (`mcp`) too.
 
 pub mod config;
 pub mod correlate;
@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod engine;
 pub mod export;
 pub mod investigate;
+pub mod mcp;
 pub mod parse;
 pub mod record;
 pub mod source;

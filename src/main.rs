@@ -43,6 +43,8 @@ enum Command {
     /// Check the config, credentials, source and OTLP endpoint; print a checklist.
     #[command(disable_help_flag = true)]
     Doctor(cli::doctor::DoctorArgs),
+    /// Serve MCP on stdio for LLM agents (tools: query logs, trace a mail; resource: clusters).
+    Mcp(cli::mcp::McpArgs),
     /// Receive OTLP/gRPC traces and append them as OTLP-JSON lines to a file.
     #[command(hide = true)]
     OtlpSink(cli::otlp_sink::OtlpSinkArgs),
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(cli.config.as_deref(), cli.log_level, args),
         Command::Graph(args) => cli::run::graph(cli.config.as_deref(), cli.log_level, args),
         Command::Doctor(args) => cli::doctor::run(cli.config.as_deref(), cli.log_level, args),
+        Command::Mcp(args) => cli::mcp::run(cli.config.as_deref(), cli.log_level, args),
         Command::OtlpSink(args) => cli::otlp_sink::run(args),
         Command::Healthcheck(args) => Ok(cli::healthcheck::run(cli.config.as_deref(), args)),
     };

@@ -3,6 +3,7 @@
 pub mod common;
 pub mod doctor;
 pub mod healthcheck;
+pub mod mcp;
 pub mod otlp_sink;
 pub mod replay;
 pub mod run;

@@ -206,6 +206,9 @@ pub struct Config {
     /// Ours: base URL of the Jaeger UI, for links printed by `trace-id`.
     #[serde(deserialize_with = "null_default")]
     pub jaeger_ui_url: String,
+    /// Ours: the MCP server (`mailtrace mcp`).
+    #[serde(deserialize_with = "null_default")]
+    pub mcp: McpConfig,
     /// Where this config came from (file name), for error messages. Not a YAML key.
     #[serde(skip)]
     pub origin: String,
@@ -230,6 +233,7 @@ impl Default for Config {
             file_config: FileConfig::default(),
             tracing: TracingConfig::default(),
             jaeger_ui_url: String::new(),
+            mcp: McpConfig::default(),
             origin: "<defaults>".to_string(),
             env_problems: Vec::new(),
         }
@@ -547,6 +551,23 @@ impl Default for TracingConfig {
     }
 }
 
+/// `mcp:` — limits of the MCP server's tools, which LLM agents call unattended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// Largest `time_range` (the half-width of the window) a tool accepts; a longer one is
+    /// refused, so one call cannot scan weeks of logs.
+    pub max_time_range_hours: u64,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            max_time_range_hours: 24,
+        }
+    }
+}
+
 /// A password kept in a file (a systemd credential, a container secret): the whole content
 /// minus one trailing line break. An empty file is an error, not "no password".
 fn read_secret_file(path: &Path) -> Result<Secret, String> {
@@ -690,6 +711,9 @@ impl Config {
             if let Err(e) = zone.parse::<TimeZoneSpec>() {
                 problems.push(format!("{key}: {e}"));
             }
+        }
+        if self.mcp.max_time_range_hours == 0 {
+            problems.push("mcp.max_time_range_hours must be greater than 0".to_string());
         }
         let t = &self.tracing;
         if t.sleep_seconds == 0 {

@@ -235,6 +235,8 @@ struct Exit {
     label: String,
     status: Option<AttemptStatus>,
     dsn: Option<String>,
+    /// The queue ID the receiving side named ("queued as …"), when it did.
+    next_queue_id: Option<String>,
 }
 
 fn exits(msg: &Message, i: usize) -> Vec<Exit> {
@@ -281,7 +283,62 @@ fn exits(msg: &Message, i: usize) -> Vec<Exit> {
             label,
             status: a.status,
             dsn: a.dsn.clone(),
+            next_queue_id: a.next_queue_id.clone(),
         });
+    }
+    out
+}
+
+/// One edge of a message's path, as the MCP tools return it: from a hop's host to the next
+/// logged hop's host, or to where the mail left the logged hosts (the nodes of `graph_dot`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    /// The queue ID the edge delivered to: the next logged hop's, else the one the receiving
+    /// server named in its reply ("queued as …"); null when unknown (local, bounced).
+    pub mail_id: Option<String>,
+    /// The queue ID the mail left `from` under.
+    pub from_mail_id: String,
+    /// Latest delivery status on this edge (`sent`, `deferred`, `bounced` …).
+    pub status: Option<&'static str>,
+    pub dsn: Option<String>,
+    /// `to` is no logged host (a remote MX, `host/local` for a delivery on the host itself).
+    pub external: bool,
+}
+
+/// Every edge of `msg`, in hop order: the same edges `graph_dot` draws.
+pub fn edges(msg: &Message) -> Vec<Edge> {
+    let mut out = Vec::new();
+    for (i, hop) in msg.hops.iter().enumerate() {
+        if let Some(p) = hop.parent {
+            let up = &msg.hops[p];
+            let via = up
+                .attempts
+                .iter()
+                .rev()
+                .find(|t| t.attempt.next_queue_id.as_deref() == Some(hop.queue_id.as_str()));
+            out.push(Edge {
+                from: up.host.clone(),
+                to: hop.host.clone(),
+                mail_id: Some(hop.queue_id.clone()),
+                from_mail_id: up.queue_id.clone(),
+                status: via.and_then(|t| t.attempt.status.map(AttemptStatus::as_str)),
+                dsn: via.and_then(|t| t.attempt.dsn.clone()),
+                external: false,
+            });
+        }
+        for exit in exits(msg, i) {
+            out.push(Edge {
+                from: hop.host.clone(),
+                to: exit.node,
+                mail_id: exit.next_queue_id,
+                from_mail_id: hop.queue_id.clone(),
+                status: exit.status.map(AttemptStatus::as_str),
+                dsn: exit.dsn,
+                external: true,
+            });
+        }
     }
     out
 }
@@ -381,7 +438,8 @@ fn quote(s: &str) -> String {
     q
 }
 
-fn rfc3339(ns: i64) -> String {
+/// `2026-02-04T08:00:00.000Z`: the time format of every report.
+pub fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns)
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
