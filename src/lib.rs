@@ -8,6 +8,7 @@ pub mod correlate;
 pub mod daemon;
 pub mod engine;
 pub mod export;
+pub mod loadgen;
 pub mod parse;
 pub mod record;
 pub mod source;

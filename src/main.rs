@@ -34,6 +34,9 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Print the trace ID of a Message-ID (the same one the exported trace carries).
     TraceId(cli::trace_id::TraceIdArgs),
+    /// Write synthetic Postfix relay-chain logs (benchmarks, load tests).
+    #[command(hide = true)]
+    GenLoad(cli::gen_load::GenLoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Tracing(args) => cli::tracing::run(cli.config.as_deref(), cli.log_level, args),
         Command::Replay(args) => cli::replay::run(cli.config.as_deref(), cli.log_level, args),
         Command::TraceId(args) => cli::trace_id::run(cli.config.as_deref(), args),
+        Command::GenLoad(args) => cli::gen_load::run(args),
     };
     match result {
         Ok(code) => code,

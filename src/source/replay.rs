@@ -103,6 +103,21 @@ pub fn read_input(
     stats: &mut ReadStats,
     mut sink: impl FnMut(LogRecord),
 ) -> io::Result<()> {
+    try_read_input(input, format, ctx, stats, |rec| {
+        sink(rec);
+        Ok::<_, io::Error>(())
+    })
+}
+
+/// `read_input` whose sink may fail: the first error stops reading and is returned (an
+/// input error converts into the sink's error type).
+pub fn try_read_input<E: From<io::Error>>(
+    input: &Input,
+    format: InputFormat,
+    ctx: &ReadContext,
+    stats: &mut ReadStats,
+    mut sink: impl FnMut(LogRecord) -> Result<(), E>,
+) -> Result<(), E> {
     let reader = input
         .open()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", input.display())))?;
@@ -144,7 +159,7 @@ pub fn read_input(
             InputFormat::Syslog => match syslog::parse_line(&text, &ctx.syslog) {
                 Ok(rec) => {
                     stats.records += 1;
-                    sink(rec);
+                    sink(rec)?;
                 }
                 Err(e) => stats.skip(e.to_string(), &name, line_no),
             },
@@ -171,7 +186,7 @@ pub fn read_input(
                 match ctx.documents.map(&doc) {
                     Ok(rec) => {
                         stats.records += 1;
-                        sink(rec);
+                        sink(rec)?;
                     }
                     Err(e) => stats.skip(e.reason(), &name, line_no),
                 }
