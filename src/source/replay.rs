@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::parse::syslog::{self, SyslogContext};
 use crate::record::LogRecord;
-use crate::source::document::DocumentContext;
+use crate::source::document::{DocumentContext, LineOutcome};
 
 /// How an input file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,27 +168,19 @@ pub fn try_read_input<E: From<io::Error>>(
                     stats.skip("empty line".into(), &name, line_no);
                     continue;
                 }
-                let doc: serde_json::Value = match serde_json::from_str(&text) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        stats.skip("not a JSON document".into(), &name, line_no);
-                        continue;
-                    }
-                };
-                if !doc.is_object() {
-                    stats.skip("not a JSON object".into(), &name, line_no);
-                    continue;
-                }
-                if !ctx.documents.facility_matches(&doc) {
-                    stats.filtered += 1;
-                    continue;
-                }
-                match ctx.documents.map(&doc) {
-                    Ok(rec) => {
+                match ctx.documents.map_line(&text) {
+                    LineOutcome::Record(rec) => {
                         stats.records += 1;
                         sink(rec)?;
                     }
-                    Err(e) => stats.skip(e.reason(), &name, line_no),
+                    LineOutcome::NotJson => {
+                        stats.skip("not a JSON document".into(), &name, line_no)
+                    }
+                    LineOutcome::NotAnObject => {
+                        stats.skip("not a JSON object".into(), &name, line_no)
+                    }
+                    LineOutcome::Filtered => stats.filtered += 1,
+                    LineOutcome::Unusable(e) => stats.skip(e.reason(), &name, line_no),
                 }
             }
         }
