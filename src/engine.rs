@@ -36,6 +36,59 @@ impl Engine {
     }
 }
 
+/// Cuts a time-ordered stream of records into rounds of log time, the way the daemon's
+/// polling cuts the live logs, so a whole-file replay releases each message once it has been
+/// quiet for the hold window instead of holding the whole file: memory follows the window,
+/// not the file's size.
+#[derive(Debug, Clone)]
+pub struct LogRounds {
+    round_ns: i64,
+    /// End of the open round; set by the first record.
+    boundary: Option<i64>,
+    /// Empty rounds closed in a row at most: after this many the store is as empty as it
+    /// gets (everything quiet released, `recent` forgotten), so a gap of months in the log
+    /// costs no more than one of a few rounds.
+    max_empty_rounds: u64,
+}
+
+impl LogRounds {
+    pub fn new(round_ns: i64, cfg: &CorrelatorConfig) -> Self {
+        LogRounds {
+            round_ns: round_ns.max(1),
+            boundary: None,
+            max_empty_rounds: u64::from(cfg.hold_rounds) + cfg.recent_rounds + 2,
+        }
+    }
+
+    /// Before ingesting a record stamped `ts`: closes every round it lies beyond (clock at
+    /// the round's end, then `end_round`) and hands each round's released messages to
+    /// `release` (with the store, e.g. to take its rejects). Records older than the open
+    /// round simply join it.
+    pub fn advance<E>(
+        &mut self,
+        ts: i64,
+        correlator: &mut Correlator,
+        mut release: impl FnMut(&mut Correlator, Vec<Message>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(boundary) = self.boundary else {
+            self.boundary = Some(ts.saturating_add(self.round_ns));
+            return Ok(());
+        };
+        if ts < boundary {
+            return Ok(());
+        }
+        let crossed = ((ts - boundary) / self.round_ns).saturating_add(1) as u64;
+        for k in 0..crossed.min(self.max_empty_rounds) {
+            correlator.observe_clock(boundary.saturating_add(k as i64 * self.round_ns));
+            let released = correlator.end_round();
+            release(correlator, released)?;
+        }
+        self.boundary =
+            Some(boundary.saturating_add((crossed as i64).saturating_mul(self.round_ns)));
+        Ok(())
+    }
+}
+
 /// Batch messages into export requests: each request holds whole messages (a trace is never
 /// split across requests unless one message alone exceeds the limit).
 pub fn requests_for(

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod engine;
 pub mod export;
 pub mod investigate;
+pub mod loadgen;
 pub mod mcp;
 pub mod parse;
 pub mod record;

@@ -51,6 +51,9 @@ enum Command {
     /// Exit 0 when a running daemon's /healthz answers (for container health checks).
     #[command(hide = true)]
     Healthcheck(cli::healthcheck::HealthcheckArgs),
+    /// Write synthetic Postfix relay-chain logs (benchmarks, load tests).
+    #[command(hide = true)]
+    GenLoad(cli::gen_load::GenLoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Mcp(args) => cli::mcp::run(cli.config.as_deref(), cli.log_level, args),
         Command::OtlpSink(args) => cli::otlp_sink::run(args),
         Command::Healthcheck(args) => Ok(cli::healthcheck::run(cli.config.as_deref(), args)),
+        Command::GenLoad(args) => cli::gen_load::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod common;
 pub mod doctor;
+pub mod gen_load;
 pub mod healthcheck;
 pub mod mcp;
 pub mod otlp_sink;

@@ -1,5 +1,10 @@
 //! `mailtrace replay`: run whole log files through the engine once and export every
 //! message — for backfills, tests and benchmarks.
+//!
+//! Streams: the input is cut into rounds of `tracing.sleep_seconds` of log time, and each
+//! round's released messages are exported at once, so memory is bounded by the hold window
+//! (and the store's limits), not by the input's size. An input shorter than one round behaves
+//! exactly like reading everything, then releasing everything.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -10,9 +15,9 @@ use anyhow::{anyhow, Context, Result};
 use clap::Args;
 
 use mailtrace::config::Config;
-use mailtrace::correlate::RejectReport;
+use mailtrace::correlate::{Message, RejectReport};
 use mailtrace::engine::{
-    correlator_config, now_ns, otlp_config, requests_for, span_count, Engine,
+    correlator_config, now_ns, otlp_config, requests_for, span_count, Engine, LogRounds,
     DEFAULT_SPANS_PER_REQUEST,
 };
 use mailtrace::export::json::JsonLinesWriter;
@@ -20,7 +25,7 @@ use mailtrace::export::otlp::OtlpExporter;
 use mailtrace::parse::syslog::SyslogContext;
 use mailtrace::parse::time::Zone;
 use mailtrace::source::document::DocumentContext;
-use mailtrace::source::replay::{read_input, Input, InputFormat, ReadContext, ReadStats};
+use mailtrace::source::replay::{try_read_input, Input, InputFormat, ReadContext, ReadStats};
 use mailtrace::trace::model::ModelOptions;
 
 #[derive(Debug, Args)]
@@ -58,6 +63,11 @@ pub struct ReplayArgs {
     /// file_config.default_host, else "localhost"].
     #[arg(long, value_name = "HOST")]
     default_host: Option<String>,
+
+    /// Build and encode the OTLP protobuf, then drop it (benchmarks: the whole pipeline
+    /// without a receiver).
+    #[arg(long, hide = true, conflicts_with_all = ["output", "otel_endpoint"])]
+    discard: bool,
 }
 
 pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -> Result<ExitCode> {
@@ -84,36 +94,32 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
     };
 
     let mut engine = Engine::new(correlator_config(&cfg), ModelOptions::default());
+    let mut rounds = LogRounds::new(
+        cfg.tracing.sleep_seconds.max(1) as i64 * 1_000_000_000,
+        &correlator_config(&cfg),
+    );
+    let mut sink = ReplaySink::open(&cfg, &args)?;
+    let mut rejects = RejectSummary::default();
+    let mut totals = (0usize, 0usize);
     let mut stats = ReadStats::default();
     for path in &args.inputs {
         let input = Input { path: path.clone() };
-        read_input(&input, args.format, &ctx, &mut stats, |rec| {
-            engine.ingest(&rec)
+        try_read_input(&input, args.format, &ctx, &mut stats, |rec| {
+            let engine = &mut engine;
+            let model = &engine.model;
+            rounds.advance(rec.timestamp_ns, &mut engine.correlator, |c, released| {
+                rejects.add(c.take_rejects());
+                sink.export(&released, model, &mut totals)
+            })?;
+            engine.ingest(&rec);
+            Ok::<_, anyhow::Error>(())
         })?;
     }
-    let messages = engine.correlator.drain();
-    let rejects = engine.correlator.take_rejects();
-    let requests = requests_for(&messages, &engine.model, DEFAULT_SPANS_PER_REQUEST);
-    let spans: usize = requests.iter().map(span_count).sum();
-
-    let destination = match &args.output {
-        Some(out) => {
-            write_json(out, &requests)?;
-            if out.as_os_str() == "-" {
-                "stdout".to_string()
-            } else {
-                out.display().to_string()
-            }
-        }
-        None => {
-            let endpoint = args
-                .otel_endpoint
-                .clone()
-                .unwrap_or_else(|| cfg.tracing.otel_endpoint.clone());
-            export_grpc(&cfg, &endpoint, requests)?;
-            endpoint
-        }
-    };
+    let released = engine.correlator.drain();
+    rejects.add(engine.correlator.take_rejects());
+    sink.export(&released, &engine.model, &mut totals)?;
+    let destination = sink.finish()?;
+    let (messages, spans) = totals;
 
     let c = engine.correlator.stats();
     let mut err = io::stderr().lock();
@@ -148,16 +154,25 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
         "  {} duplicates dropped, {} lines outside any queue file, {} rejected before queueing",
         c.duplicates, c.unmatched, c.rejects
     )?;
-    for r in rejects.iter().take(20) {
+    for r in &rejects.first {
         writeln!(err, "  reject {}", describe_reject(r))?;
     }
-    if rejects.len() > 20 {
-        writeln!(err, "  … and {} more rejects", rejects.len() - 20)?;
+    if rejects.more > 0 {
+        writeln!(err, "  … and {} more rejects", rejects.more)?;
+    }
+    if c.late_lines > 0 {
+        // Streaming releases a message once it is quiet in log time; input far out of time
+        // order (per-host files one after another) makes its later lines late.
+        writeln!(
+            err,
+            "  {} lines came after their message was exported (input out of time order?)",
+            c.late_lines
+        )?;
     }
     writeln!(
         err,
         "  {} messages → {} spans exported to {destination}{}",
-        messages.len(),
+        messages,
         spans,
         if c.orphans_released > 0 {
             format!(
@@ -169,6 +184,132 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
         }
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first rejects, to show, and a count of the rest: a day of a busy MX rejects
+/// millions, and replay must not keep them all.
+#[derive(Default)]
+struct RejectSummary {
+    first: Vec<RejectReport>,
+    more: u64,
+}
+
+impl RejectSummary {
+    const SHOWN: usize = 20;
+
+    fn add(&mut self, rejects: Vec<RejectReport>) {
+        for r in rejects {
+            if self.first.len() < Self::SHOWN {
+                self.first.push(r);
+            } else {
+                self.more += 1;
+            }
+        }
+    }
+}
+
+/// Where replay sends each round's released messages, right away.
+enum ReplaySink {
+    Json {
+        writer: JsonLinesWriter<BufWriter<Box<dyn Write>>>,
+        path: PathBuf,
+    },
+    Grpc {
+        rt: tokio::runtime::Runtime,
+        exporter: Box<OtlpExporter>,
+        endpoint: String,
+    },
+    /// Encode the protobuf and drop it: the whole pipeline without a peer (benchmarks).
+    Discard { buf: Vec<u8>, bytes: u64 },
+}
+
+impl ReplaySink {
+    fn open(cfg: &Config, args: &ReplayArgs) -> Result<Self> {
+        if args.discard {
+            return Ok(ReplaySink::Discard {
+                buf: Vec::new(),
+                bytes: 0,
+            });
+        }
+        if let Some(out) = &args.output {
+            let sink: Box<dyn Write> = if out.as_os_str() == "-" {
+                Box::new(io::stdout().lock())
+            } else {
+                Box::new(
+                    File::create(out)
+                        .with_context(|| format!("cannot create {}", out.display()))?,
+                )
+            };
+            return Ok(ReplaySink::Json {
+                writer: JsonLinesWriter::new(BufWriter::with_capacity(1 << 16, sink)),
+                path: out.clone(),
+            });
+        }
+        let endpoint = args
+            .otel_endpoint
+            .clone()
+            .unwrap_or_else(|| cfg.tracing.otel_endpoint.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let exporter = rt.block_on(OtlpExporter::connect(otlp_config(cfg, &endpoint)))?;
+        Ok(ReplaySink::Grpc {
+            rt,
+            exporter: Box::new(exporter),
+            endpoint,
+        })
+    }
+
+    /// Export `messages`; `totals` counts (messages, spans).
+    fn export(
+        &mut self,
+        messages: &[Message],
+        model: &ModelOptions,
+        totals: &mut (usize, usize),
+    ) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        totals.0 += messages.len();
+        for req in requests_for(messages, model, DEFAULT_SPANS_PER_REQUEST) {
+            totals.1 += span_count(&req);
+            match self {
+                ReplaySink::Json { writer, path } => writer
+                    .write(&req)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                ReplaySink::Grpc { rt, exporter, .. } => {
+                    rt.block_on(exporter.export(req))?;
+                }
+                ReplaySink::Discard { buf, bytes } => {
+                    buf.clear();
+                    prost::Message::encode(&req, buf).context("encoding a request")?;
+                    *bytes += buf.len() as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush; returns where the spans went, for the summary.
+    fn finish(self) -> Result<String> {
+        Ok(match self {
+            ReplaySink::Json { mut writer, path } => {
+                writer
+                    .flush()
+                    .with_context(|| format!("writing {}", path.display()))?;
+                if path.as_os_str() == "-" {
+                    "stdout".to_string()
+                } else {
+                    path.display().to_string()
+                }
+            }
+            ReplaySink::Grpc { endpoint, .. } => endpoint,
+            ReplaySink::Discard { bytes, .. } => {
+                format!("nowhere (discarded, {bytes} bytes of OTLP protobuf)")
+            }
+        })
+    }
 }
 
 fn describe_reject(r: &RejectReport) -> String {
@@ -185,41 +326,4 @@ fn describe_reject(r: &RejectReport) -> String {
         opt(&x.dsn),
         x.reason
     )
-}
-
-fn write_json(
-    out: &Path,
-    requests: &[opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest],
-) -> Result<()> {
-    let sink: Box<dyn Write> = if out.as_os_str() == "-" {
-        Box::new(io::stdout().lock())
-    } else {
-        Box::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?)
-    };
-    let mut w = JsonLinesWriter::new(BufWriter::new(sink));
-    for r in requests {
-        w.write(r)
-            .with_context(|| format!("writing {}", out.display()))?;
-    }
-    w.flush()
-        .with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
-}
-
-fn export_grpc(
-    cfg: &Config,
-    endpoint: &str,
-    requests: Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
-) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async {
-        let exporter = OtlpExporter::connect(otlp_config(cfg, endpoint)).await?;
-        for r in requests {
-            exporter.export(r).await?;
-        }
-        Ok::<_, anyhow::Error>(())
-    })
 }

@@ -8,7 +8,7 @@ mod store;
 
 pub use dedup::Dedup;
 pub use message::*;
-pub use store::{Correlator, CorrelatorConfig, CorrelatorStats, RejectReport};
+pub use store::{Correlator, CorrelatorConfig, CorrelatorStats, RejectReport, Retained};
 
 #[cfg(test)]
 mod tests;

@@ -86,6 +86,20 @@ pub struct CorrelatorStats {
     pub orphans_released: u64,
 }
 
+/// Entry counts of the store's maps (see `Correlator::retained`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retained {
+    pub messages: usize,
+    pub orphans: usize,
+    pub live_hops: usize,
+    pub recent_hops: usize,
+    pub released_messages: usize,
+    pub released_order: usize,
+    pub notices: usize,
+    pub rejects: usize,
+    pub dedup_lines: usize,
+}
+
 /// A rejection that never became a queue file (`NOQUEUE: reject`), reported on its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RejectReport {
@@ -189,6 +203,22 @@ impl Correlator {
 
     pub fn pending_orphans(&self) -> usize {
         self.orphans.len()
+    }
+
+    /// Sizes of everything the store keeps between rounds (tests and metrics check that
+    /// none grows with the input's length).
+    pub fn retained(&self) -> Retained {
+        Retained {
+            messages: self.messages.len(),
+            orphans: self.orphans.len(),
+            live_hops: self.live.len(),
+            recent_hops: self.recent.len(),
+            released_messages: self.released.len(),
+            released_order: self.released_order.len(),
+            notices: self.notices.len(),
+            rejects: self.rejects.len(),
+            dedup_lines: self.dedup.len(),
+        }
     }
 
     /// Rejections seen since the last call (NOQUEUE rejects are never hops).

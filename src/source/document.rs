@@ -1,8 +1,12 @@
 //! One OpenSearch document → one `LogRecord`, through `opensearch_config.mapping`.
 //!
-//! Runs per document at up to a million documents a second, so it walks the borrowed
-//! `serde_json::Value` without cloning it, resolves dotted paths without allocating, and parses
-//! the common timestamp shapes by hand. It must never panic, whatever a shipper sent.
+//! Runs per document at up to a million documents a second, so it walks the borrowed tree
+//! without cloning it, resolves dotted paths without allocating, and parses the common
+//! timestamp shapes by hand. It must never panic, whatever a shipper sent.
+//!
+//! The tree is either a `serde_json::Value` (search hits) or a `SparseDoc` (`sparse`): an
+//! ndjson line decoded with only the subtrees a mapped path can reach, strings borrowed from
+//! the line. Both go through the same lookup code (`Node`), so they cannot disagree.
 
 use crate::config::{Mapping, OpenSearchConfig, TimeZoneSpec};
 use crate::record::{FieldHints, LogRecord};
@@ -59,17 +63,100 @@ pub struct DocumentContext {
     pub mapping: Mapping,
     pub zone: TimeZoneSpec,
     pub facility_value: String,
+    /// What `map_line` needs besides the mapping (boxed: contexts live in other structs).
+    sparse: Box<SparsePlan>,
+}
+
+#[derive(Debug, Clone)]
+struct SparsePlan {
+    /// Every path a lookup may follow from the top of a line (`sparse::wanted_paths`).
+    wanted: sparse::PathTrie,
+    /// `mapping` without the hint fields, for documents that cannot have any.
+    without_hints: Mapping,
+}
+
+/// What an ndjson line gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+// Boxing the record would cost an allocation per line for an enum that is matched at once.
+#[allow(clippy::large_enum_variant)]
+pub enum LineOutcome {
+    Record(LogRecord),
+    NotJson,
+    NotAnObject,
+    /// Another facility (the filter is on).
+    Filtered,
+    Unusable(DocumentError),
 }
 
 impl DocumentContext {
     pub fn new(os: &OpenSearchConfig) -> Result<Self, String> {
+        let mut without_hints = os.mapping.clone();
+        for p in [
+            &mut without_hints.queueid,
+            &mut without_hints.queued_as,
+            &mut without_hints.mail_id,
+            &mut without_hints.message_id,
+            &mut without_hints.relay_host,
+            &mut without_hints.relay_ip,
+            &mut without_hints.relay_port,
+            &mut without_hints.smtp_code,
+        ] {
+            p.clear();
+        }
         Ok(DocumentContext {
+            sparse: Box::new(SparsePlan {
+                wanted: sparse::wanted_paths(&os.mapping),
+                without_hints,
+            }),
             mapping: os.mapping.clone(),
             zone: os
                 .zone()
                 .map_err(|e| format!("opensearch_config.time_zone: {e}"))?,
             facility_value: os.facility_value.clone(),
         })
+    }
+
+    /// One ndjson line (a document or a search hit) to a record, decoding only what the
+    /// mapping reaches. Same result as `serde_json::from_str` + `facility_matches` + `map`.
+    pub fn map_line(&self, line: &str) -> LineOutcome {
+        let Some(decoded) = sparse::decode(line, &self.sparse.wanted) else {
+            return self.map_line_slowly(line);
+        };
+        let doc = decoded.doc;
+        if !doc.is_object() {
+            return LineOutcome::NotAnObject;
+        }
+        if !facility_matches(&doc, &self.mapping, &self.facility_value) {
+            return LineOutcome::Filtered;
+        }
+        let mapping = if decoded.may_have_hints {
+            &self.mapping
+        } else {
+            &self.sparse.without_hints
+        };
+        match map_document(&doc, mapping, &self.zone) {
+            Ok(rec) => LineOutcome::Record(rec),
+            // Errors quote the offending value as JSON, which only the full tree has.
+            Err(_) => self.map_line_slowly(line),
+        }
+    }
+
+    /// The full `serde_json::Value` path: errors, invalid JSON, and the reference the sparse
+    /// decoder is tested against.
+    pub fn map_line_slowly(&self, line: &str) -> LineOutcome {
+        let Ok(doc) = serde_json::from_str::<Value>(line) else {
+            return LineOutcome::NotJson;
+        };
+        if !doc.is_object() {
+            return LineOutcome::NotAnObject;
+        }
+        if !self.facility_matches(&doc) {
+            return LineOutcome::Filtered;
+        }
+        match self.map(&doc) {
+            Ok(rec) => LineOutcome::Record(rec),
+            Err(e) => LineOutcome::Unusable(e),
+        }
     }
 
     /// A document, bare or as a search hit with `_id` and `_source`.
@@ -89,9 +176,50 @@ impl DocumentContext {
     }
 }
 
+/// A JSON tree as the mapping sees it: `serde_json::Value`, or the sparse tree of an
+/// ndjson line.
+pub trait Node: Sized {
+    fn kind(&self) -> Kind<'_, Self>;
+    /// An object's member (the last one, when a key repeats, as `serde_json` keeps it).
+    fn get(&self, key: &str) -> Option<&Self>;
+    /// The value as JSON text (error messages).
+    fn to_json(&self) -> String;
+}
+
+/// What a node is, with its scalar content.
+pub enum Kind<'a, N> {
+    Null,
+    Bool(bool),
+    Number(&'a serde_json::Number),
+    Str(&'a str),
+    Array(&'a [N]),
+    Object,
+}
+
+impl Node for Value {
+    fn kind(&self) -> Kind<'_, Self> {
+        match self {
+            Value::Null => Kind::Null,
+            Value::Bool(b) => Kind::Bool(*b),
+            Value::Number(n) => Kind::Number(n),
+            Value::String(s) => Kind::Str(s),
+            Value::Array(a) => Kind::Array(a),
+            Value::Object(_) => Kind::Object,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Self> {
+        self.as_object()?.get(key)
+    }
+
+    fn to_json(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// Map one document (a search hit `{"_id", "_source": {...}}` or a bare source object).
-pub fn map_document(
-    doc: &Value,
+pub fn map_document<N: Node>(
+    doc: &N,
     mapping: &Mapping,
     zone: &TimeZoneSpec,
 ) -> Result<LogRecord, DocumentError> {
@@ -138,28 +266,30 @@ pub fn map_document(
 /// Whether the document passes the facility filter: true when `mapping.facility` or
 /// `facility_value` is empty (filter disabled); otherwise the field must equal the value
 /// (ignoring ASCII case, like a `match` on an analyzed field). Missing field → false.
-pub fn facility_matches(doc: &Value, mapping: &Mapping, facility_value: &str) -> bool {
+pub fn facility_matches<N: Node>(doc: &N, mapping: &Mapping, facility_value: &str) -> bool {
     if mapping.facility.is_empty() || facility_value.is_empty() {
         return true;
     }
     let Ok((src, _)) = split_hit(doc) else {
         return false;
     };
-    let eq = |v: &Value| match v {
-        Value::String(s) => s.trim().eq_ignore_ascii_case(facility_value),
+    let eq = |v: &N| match v.kind() {
+        Kind::Str(s) => s.trim().eq_ignore_ascii_case(facility_value),
         _ => false,
     };
-    match lookup(src, &mapping.facility) {
-        Some(Value::Array(items)) => items.iter().any(eq),
-        Some(v) => eq(v),
-        None => false,
+    let Some(v) = lookup(src, &mapping.facility) else {
+        return false;
+    };
+    match v.kind() {
+        Kind::Array(items) => items.iter().any(eq),
+        _ => eq(v),
     }
 }
 
 /// Resolve a dotted path: nested objects (`{"host":{"name":…}}`), flat dotted keys
 /// (`{"host.name":…}`) and mixes (`{"host":{"os.name":…}}`). A trailing `.keyword` (the
 /// OpenSearch multi-field, never in `_source`) is dropped as a fallback. Null counts as absent.
-pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+pub fn lookup<'a, N: Node>(doc: &'a N, path: &str) -> Option<&'a N> {
     if path.is_empty() {
         return None;
     }
@@ -172,31 +302,35 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Nested interpretation first (the common shape), shortest prefix first, then the whole
 /// remaining path as one key. Recursion depth is bounded by the number of dots in `path`.
-fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    let obj = match v {
-        Value::Object(o) => o,
+fn resolve<'a, N: Node>(v: &'a N, path: &str) -> Option<&'a N> {
+    match v.kind() {
+        Kind::Object => {}
         // Some shippers wrap an object in a one-element array.
-        Value::Array(items) if items.len() == 1 => return resolve(&items[0], path),
+        Kind::Array(items) if items.len() == 1 => return resolve(&items[0], path),
         _ => return None,
-    };
-    for (i, _) in path.match_indices('.') {
-        if let Some(child) = obj.get(&path[..i]) {
+    }
+    // Bytes, not `match_indices`: this runs for every mapped field of every document.
+    let dots = path.bytes().enumerate().filter(|&(_, b)| b == b'.');
+    for (i, _) in dots {
+        if let Some(child) = v.get(&path[..i]) {
             if let Some(found) = resolve(child, &path[i + 1..]) {
                 return Some(found);
             }
         }
     }
-    obj.get(path).filter(|v| !v.is_null())
+    v.get(path).filter(|c| !matches!(c.kind(), Kind::Null))
 }
 
 /// The `_source` of a search hit (with its `_id`), or the document itself.
-fn split_hit(doc: &Value) -> Result<(&Value, Option<String>), DocumentError> {
-    let obj = doc.as_object().ok_or(DocumentError::NotAnObject)?;
-    match obj.get("_source") {
-        Some(src @ Value::Object(_)) => {
-            let id = match obj.get("_id") {
-                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
+fn split_hit<N: Node>(doc: &N) -> Result<(&N, Option<String>), DocumentError> {
+    if !matches!(doc.kind(), Kind::Object) {
+        return Err(DocumentError::NotAnObject);
+    }
+    match doc.get("_source") {
+        Some(src) if matches!(src.kind(), Kind::Object) => {
+            let id = match doc.get("_id").map(Node::kind) {
+                Some(Kind::Str(s)) if !s.is_empty() => Some(s.to_string()),
+                Some(Kind::Number(n)) => Some(n.to_string()),
                 _ => None,
             };
             Ok((src, id))
@@ -207,23 +341,23 @@ fn split_hit(doc: &Value) -> Result<(&Value, Option<String>), DocumentError> {
 
 /// A scalar as text; `Ok(None)` for null/empty array, `Err(reason)` for objects and arrays of
 /// several values.
-fn scalar(v: &Value) -> Result<Option<Cow<'_, str>>, String> {
-    match v {
-        Value::String(s) => Ok(Some(Cow::Borrowed(s.as_str()))),
-        Value::Number(n) => Ok(Some(Cow::Owned(n.to_string()))),
-        Value::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
-        Value::Null => Ok(None),
-        Value::Array(items) => match items.as_slice() {
+fn scalar<N: Node>(v: &N) -> Result<Option<Cow<'_, str>>, String> {
+    match v.kind() {
+        Kind::Str(s) => Ok(Some(Cow::Borrowed(s))),
+        Kind::Number(n) => Ok(Some(Cow::Owned(n.to_string()))),
+        Kind::Bool(b) => Ok(Some(Cow::Borrowed(if b { "true" } else { "false" }))),
+        Kind::Null => Ok(None),
+        Kind::Array(items) => match items {
             [] => Ok(None),
-            [one] if !one.is_array() => scalar(one),
+            [one] if !matches!(one.kind(), Kind::Array(_)) => scalar(one),
             _ => Err(format!("an array of {} values", items.len())),
         },
-        Value::Object(_) => Err("an object".to_string()),
+        Kind::Object => Err("an object".to_string()),
     }
 }
 
-fn required<'a>(
-    src: &'a Value,
+fn required<'a, N: Node>(
+    src: &'a N,
     field: &'static str,
     path: &str,
 ) -> Result<Cow<'a, str>, DocumentError> {
@@ -241,7 +375,7 @@ fn required<'a>(
 }
 
 /// Optional hint fields: absent, empty or unusable values are simply no hint.
-fn optional(src: &Value, path: &str) -> Option<String> {
+fn optional<N: Node>(src: &N, path: &str) -> Option<String> {
     let v = lookup(src, path)?;
     match scalar(v) {
         Ok(Some(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
@@ -249,21 +383,21 @@ fn optional(src: &Value, path: &str) -> Option<String> {
     }
 }
 
-fn timestamp(src: &Value, path: &str, zone: &TimeZoneSpec) -> Result<i64, DocumentError> {
+fn timestamp<N: Node>(src: &N, path: &str, zone: &TimeZoneSpec) -> Result<i64, DocumentError> {
     let v = lookup(src, path)
         .ok_or_else(|| DocumentError::MissingField("timestamp", path.to_string()))?;
-    let v = match v {
-        Value::Array(items) if items.len() == 1 => &items[0],
-        other => other,
+    let v = match v.kind() {
+        Kind::Array([one]) => one,
+        _ => v,
     };
-    let parsed = match v {
-        Value::Number(n) => epoch_millis_number(n),
-        Value::String(s) => parse_timestamp(s, zone),
+    let parsed = match v.kind() {
+        Kind::Number(n) => epoch_millis_number(n),
+        Kind::Str(s) => parse_timestamp(s, zone),
         _ => None,
     };
     parsed.ok_or_else(|| DocumentError::BadTimestamp {
         path: path.to_string(),
-        value: truncate(&v.to_string(), 80),
+        value: truncate(&v.to_json(), 80),
     })
 }
 
@@ -403,6 +537,8 @@ fn truncate(s: &str, max: usize) -> String {
         None => s.to_string(),
     }
 }
+
+pub mod sparse;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::parse::syslog::{self, SyslogContext};
 use crate::record::LogRecord;
-use crate::source::document::DocumentContext;
+use crate::source::document::{DocumentContext, LineOutcome};
 
 /// How an input file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,6 +103,21 @@ pub fn read_input(
     stats: &mut ReadStats,
     mut sink: impl FnMut(LogRecord),
 ) -> io::Result<()> {
+    try_read_input(input, format, ctx, stats, |rec| {
+        sink(rec);
+        Ok::<_, io::Error>(())
+    })
+}
+
+/// `read_input` whose sink may fail: the first error stops reading and is returned (an
+/// input error converts into the sink's error type).
+pub fn try_read_input<E: From<io::Error>>(
+    input: &Input,
+    format: InputFormat,
+    ctx: &ReadContext,
+    stats: &mut ReadStats,
+    mut sink: impl FnMut(LogRecord) -> Result<(), E>,
+) -> Result<(), E> {
     let reader = input
         .open()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", input.display())))?;
@@ -144,7 +159,7 @@ pub fn read_input(
             InputFormat::Syslog => match syslog::parse_line(&text, &ctx.syslog) {
                 Ok(rec) => {
                     stats.records += 1;
-                    sink(rec);
+                    sink(rec)?;
                 }
                 Err(e) => stats.skip(e.to_string(), &name, line_no),
             },
@@ -153,27 +168,19 @@ pub fn read_input(
                     stats.skip("empty line".into(), &name, line_no);
                     continue;
                 }
-                let doc: serde_json::Value = match serde_json::from_str(&text) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        stats.skip("not a JSON document".into(), &name, line_no);
-                        continue;
-                    }
-                };
-                if !doc.is_object() {
-                    stats.skip("not a JSON object".into(), &name, line_no);
-                    continue;
-                }
-                if !ctx.documents.facility_matches(&doc) {
-                    stats.filtered += 1;
-                    continue;
-                }
-                match ctx.documents.map(&doc) {
-                    Ok(rec) => {
+                match ctx.documents.map_line(&text) {
+                    LineOutcome::Record(rec) => {
                         stats.records += 1;
-                        sink(rec);
+                        sink(rec)?;
                     }
-                    Err(e) => stats.skip(e.reason(), &name, line_no),
+                    LineOutcome::NotJson => {
+                        stats.skip("not a JSON document".into(), &name, line_no)
+                    }
+                    LineOutcome::NotAnObject => {
+                        stats.skip("not a JSON object".into(), &name, line_no)
+                    }
+                    LineOutcome::Filtered => stats.filtered += 1,
+                    LineOutcome::Unusable(e) => stats.skip(e.reason(), &name, line_no),
                 }
             }
         }

@@ -72,32 +72,61 @@ pub struct AttemptIdentity<'a> {
 }
 
 impl AttemptIdentity<'_> {
-    fn with_tail<R>(&self, tag: &[u8], tail: Option<&str>, f: impl FnOnce(&[&[u8]]) -> R) -> R {
-        let ts = self.timestamp_ns.to_string();
-        let rcpts = self.recipients.join(",");
-        let mut parts: Vec<&[u8]> = vec![
-            tag,
-            self.message_id.as_bytes(),
-            self.host.as_bytes(),
-            self.queue_id.as_bytes(),
-            ts.as_bytes(),
-            rcpts.as_bytes(),
-        ];
-        if let Some(t) = tail {
-            parts.push(t.as_bytes());
+    /// Hashes the identity straight into SipHash (the same bytes `span_id` would get from
+    /// the joined parts, without building them: this runs for every attempt and stage).
+    fn hash_with_tail(&self, tag: &[u8], tail: Option<&str>) -> SpanId {
+        let mut h = SipHasher24::new_with_key(ID_KEY);
+        h.write(tag);
+        for part in [self.message_id, self.host, self.queue_id] {
+            h.write(&[SEP]);
+            h.write(part.as_bytes());
         }
-        f(&parts)
+        h.write(&[SEP]);
+        let mut digits = [0u8; 20];
+        h.write(decimal(self.timestamp_ns, &mut digits));
+        h.write(&[SEP]);
+        for (i, r) in self.recipients.iter().enumerate() {
+            if i > 0 {
+                h.write(b",");
+            }
+            h.write(r.as_bytes());
+        }
+        if let Some(t) = tail {
+            h.write(&[SEP]);
+            h.write(t.as_bytes());
+        }
+        let v = h.finish();
+        if v == 0 { 1u64 } else { v }.to_be_bytes()
     }
 
     /// Span ID of the attempt itself.
     pub fn span_id(&self) -> SpanId {
-        self.with_tail(b"attempt", None, span_id)
+        self.hash_with_tail(b"attempt", None)
     }
 
     /// Span ID of one delay stage (`before_qmgr`, `queue_time`, …) of this attempt.
     pub fn stage_span_id(&self, stage: &str) -> SpanId {
-        self.with_tail(b"stage", Some(stage), span_id)
+        self.hash_with_tail(b"stage", Some(stage))
     }
+}
+
+/// `n` in decimal, as `i64::to_string` writes it, in `buf`.
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut v = n.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
 }
 
 /// Lower-case hex, as OTLP-JSON and Jaeger URLs write IDs.
@@ -122,6 +151,14 @@ pub fn normalize_message_id(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimal_matches_to_string() {
+        for n in [0, 7, -7, 10, 1_740_787_200_123_456_789, i64::MIN, i64::MAX] {
+            let mut buf = [0u8; 20];
+            assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
     use super::*;
 
     #[test]

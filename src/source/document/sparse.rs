@@ -1,0 +1,407 @@
+//! `SparseDoc`: an ndjson line decoded only as far as the mapping can look.
+//!
+//! Building a full `serde_json::Value` costs an allocation per key and per string and a
+//! B-tree per object, for a document of which the mapping reads five fields. Here the
+//! deserializer is told which dotted paths may be looked up; every member no path can reach
+//! is skipped (still validated: a broken line is rejected exactly as `serde_json::from_str`
+//! would), and strings without escapes are borrowed from the line.
+//!
+//! A member is kept when some path equals its key (the value itself may be read) or starts
+//! with `key.` (the rest of the path is looked up inside it). Arrays pass the same paths to
+//! their items, since lookups see through one-element arrays. That is exactly what
+//! `document::resolve` can visit, so a lookup on the sparse tree finds what it would find on
+//! the full one.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Number;
+
+use super::{Kind, Node};
+use crate::config::Mapping;
+
+/// A decoded line, holding only what the wanted paths reach.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SparseDoc<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Cow<'a, str>),
+    Array(Vec<SparseDoc<'a>>),
+    /// Kept members in document order (repeated keys included; lookups take the last).
+    Object(Vec<(Cow<'a, str>, SparseDoc<'a>)>),
+}
+
+impl SparseDoc<'_> {
+    pub fn is_object(&self) -> bool {
+        matches!(self, SparseDoc::Object(_))
+    }
+}
+
+impl Node for SparseDoc<'_> {
+    fn kind(&self) -> Kind<'_, Self> {
+        match self {
+            SparseDoc::Null => Kind::Null,
+            SparseDoc::Bool(b) => Kind::Bool(*b),
+            SparseDoc::Number(n) => Kind::Number(n),
+            SparseDoc::Str(s) => Kind::Str(s),
+            SparseDoc::Array(a) => Kind::Array(a),
+            SparseDoc::Object(_) => Kind::Object,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Self> {
+        match self {
+            SparseDoc::Object(members) => {
+                members.iter().rev().find(|(k, _)| k == key).map(|m| &m.1)
+            }
+            _ => None,
+        }
+    }
+
+    /// Only what was kept: callers needing the exact text re-decode the line fully.
+    fn to_json(&self) -> String {
+        match self {
+            SparseDoc::Null => "null".into(),
+            SparseDoc::Bool(b) => b.to_string(),
+            SparseDoc::Number(n) => n.to_string(),
+            SparseDoc::Str(s) => serde_json::to_string(s).unwrap_or_default(),
+            SparseDoc::Array(_) => "[…]".into(),
+            SparseDoc::Object(_) => "{…}".into(),
+        }
+    }
+}
+
+/// Every path a lookup may follow from the top of a line, as a byte trie: each mapped path
+/// and its form without `.keyword` (the lookup's fallback), under the top and under a hit's
+/// `_source`, and the hit's `_id`.
+pub fn wanted_paths(m: &Mapping) -> PathTrie {
+    let record = [
+        &m.facility,
+        &m.hostname,
+        &m.message,
+        &m.timestamp,
+        &m.service,
+    ];
+    let mut trie = PathTrie {
+        nodes: vec![TrieNode::default()],
+    };
+    trie.insert("_id", false);
+    let all = record.into_iter().map(|p| (p, false));
+    for (p, hint) in all.chain(hint_paths(m).into_iter().map(|p| (p, true))) {
+        if p.is_empty() {
+            continue;
+        }
+        let base = p.strip_suffix(".keyword").filter(|b| !b.is_empty());
+        for q in std::iter::once(p.as_str()).chain(base) {
+            trie.insert(q, hint);
+            trie.insert(&format!("_source.{q}"), hint);
+        }
+    }
+    trie
+}
+
+/// The optional hint fields' paths (`FieldHints`).
+pub fn hint_paths(m: &Mapping) -> [&String; 8] {
+    [
+        &m.queueid,
+        &m.queued_as,
+        &m.mail_id,
+        &m.message_id,
+        &m.relay_host,
+        &m.relay_ip,
+        &m.relay_port,
+        &m.smtp_code,
+    ]
+}
+
+/// The wanted paths, byte by byte. A member with key `k` is wanted when walking `k` from
+/// the current node ends on a node that ends a path (the value itself may be read) or has a
+/// `.` edge (the walk goes on inside the value from there). Keys may hold dots themselves
+/// (`"host.name"`): the walk does not care where the key boundaries fall.
+#[derive(Debug, Clone, Default)]
+pub struct PathTrie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrieNode {
+    /// (byte, child node); a handful at most, so a list beats a map.
+    edges: Vec<(u8, u32)>,
+    ends_path: bool,
+    /// Ends the path of a hint field.
+    ends_hint: bool,
+}
+
+impl PathTrie {
+    fn insert(&mut self, path: &str, hint: bool) {
+        let mut at = 0usize;
+        for &b in path.as_bytes() {
+            at = match self.step(at, b) {
+                Some(next) => next,
+                None => {
+                    self.nodes.push(TrieNode::default());
+                    let next = self.nodes.len() - 1;
+                    self.nodes[at].edges.push((b, next as u32));
+                    next
+                }
+            };
+        }
+        self.nodes[at].ends_path = true;
+        self.nodes[at].ends_hint |= hint;
+    }
+
+    fn step(&self, at: usize, b: u8) -> Option<usize> {
+        self.nodes[at]
+            .edges
+            .iter()
+            .find(|e| e.0 == b)
+            .map(|e| e.1 as usize)
+    }
+}
+
+/// A decoded line.
+pub struct Decoded<'a> {
+    pub doc: SparseDoc<'a>,
+    /// Some member sat where a hint field's path ends. When false, every hint lookup is
+    /// bound to find nothing, and the caller may skip them (they are most of the lookups,
+    /// and most shippers send no hints).
+    pub may_have_hints: bool,
+}
+
+/// Decode `line` keeping what `paths` reach; `None` when the line is not valid JSON.
+pub fn decode<'a>(line: &'a str, paths: &PathTrie) -> Option<Decoded<'a>> {
+    let saw_hint = Cell::new(false);
+    let want = Want {
+        trie: paths,
+        at: 0,
+        saw_hint: &saw_hint,
+    };
+    let mut de = serde_json::Deserializer::from_str(line);
+    let doc = want.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(Decoded {
+        doc,
+        may_have_hints: saw_hint.get(),
+    })
+}
+
+/// Where the walk stands: paths still to follow below the current node.
+#[derive(Clone, Copy)]
+struct Want<'p> {
+    trie: &'p PathTrie,
+    /// Trie node after the `.` that follows the parent's key (0 = the top).
+    at: usize,
+    saw_hint: &'p Cell<bool>,
+}
+
+impl Want<'_> {
+    /// The walk inside member `key`; `None` when no path enters it.
+    fn member(&self, key: &str) -> Option<Self> {
+        let mut at = self.at;
+        for &b in key.as_bytes() {
+            at = self.trie.step(at, b)?;
+        }
+        let inside = self.trie.step(at, b'.');
+        let node = &self.trie.nodes[at];
+        if !node.ends_path && inside.is_none() {
+            return None;
+        }
+        if node.ends_hint {
+            self.saw_hint.set(true);
+        }
+        Some(Want {
+            at: inside.unwrap_or(LEAF),
+            ..*self
+        })
+    }
+}
+
+/// Position of a member read only as a value: no path goes on inside it, so its members
+/// are skipped (it is never passed to `step`).
+const LEAF: usize = usize::MAX;
+
+impl<'de> DeserializeSeed<'de> for Want<'_> {
+    type Value = SparseDoc<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Want<'_> {
+    type Value = SparseDoc<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // As serde_json's own `Value` does: a non-finite float becomes null.
+        Ok(Number::from_f64(v).map_or(SparseDoc::Null, SparseDoc::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(SparseDoc::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(SparseDoc::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let want = if self.at == LEAF {
+                None
+            } else {
+                self.member(&key.0)
+            };
+            match want {
+                Some(want) => {
+                    let value = map.next_value_seed(want)?;
+                    members.push((key.0, value));
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(SparseDoc::Object(members))
+    }
+}
+
+/// An object key, borrowed from the line unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Mapping, OpenSearchConfig};
+    use crate::source::document::DocumentContext;
+
+    fn ctx(mapping: Mapping) -> DocumentContext {
+        DocumentContext::new(&OpenSearchConfig {
+            mapping,
+            ..OpenSearchConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Lines that probe every way a lookup can go: nested, flat and mixed keys, `.keyword`,
+    /// one- and many-element arrays, hits, repeated keys, escapes, numbers, nulls, errors.
+    const LINES: &[&str] = &[
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"A1: removed"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host.name":"mx","log.syslog.appname":"postfix/smtp","log.syslog.facility.name":"mail","message":"A1: removed"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog.appname":"postfix/qmgr","syslog":{"facility.name":"MAIL"}},"message":"A1: removed"}"#,
+        r#"{"_id":"d1","_source":{"@timestamp":1770192001123,"host":{"name":["mx"]},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":["auth","mail"]}}},"message":"x"}}"#,
+        r#"{"_id":17,"_source":{"@timestamp":1770192001123.5,"host":[{"name":"mx"}],"log":{"syslog":{"appname":"exim","facility":{"name":"mail"}}},"message":"1xUr1i-0004Rc-0H Completed"}}"#,
+        r#"{"_id":"d2","_source":"not an object","@timestamp":"2026-02-04 08:00:01","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"first"},"host":{"name":"last"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"dup"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","h\u006fst":{"name":"esc\"aped\u00e9"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"tab\there\n"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"},"structured_data":{"queueid":"B9DAF99AB54","queued_as":["C3EF499AB57"]}}},"message":"B9DAF99AB54: to=<a@b>, status=sent (250 ok)"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log.syslog.structured_data.queueid":"  Q1X2  ","log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"kern"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp"}},"message":"no facility"}"#,
+        r#"{"@timestamp":"yesterday","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":{"date":"2026"},"host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":["a","b"]},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":{"x":1}},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":null},"host.name":"flat","log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"  "},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":12.50},"log":{"syslog":{"appname":true,"facility":{"name":"mail"}}},"message":1e3}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m","deep":[[[[{"a":[1,2,{"b":null}]}]]]]}"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"log":{"syslog":{"appname":"postfix/smtp","facility":{"name":"mail"}}},"message":"m"} trailing"#,
+        r#"{"@timestamp":"2026-02-04T08:00:01Z","host":{"name":"mx"},"message":"m",}"#,
+        r#"{"host":{"name":"mx"},"ignored":"bad \x escape","message":"m"}"#,
+        r#"{"host":{"name":"mx"},"ignored":01,"message":"m"}"#,
+        r#"["not","an","object"]"#,
+        r#""just a string""#,
+        "",
+        "{",
+    ];
+
+    #[test]
+    fn sparse_decoding_maps_every_line_like_the_full_tree() {
+        let custom = Mapping {
+            facility: String::new(),
+            hostname: "host.name.keyword".into(),
+            service: "log.syslog.appname.keyword".into(),
+            message_id: "postfix.message-id".into(),
+            relay_host: "relay.host".into(),
+            ..Mapping::default()
+        };
+        for mapping in [Mapping::default(), custom] {
+            let ctx = ctx(mapping);
+            for line in LINES {
+                assert_eq!(ctx.map_line(line), ctx.map_line_slowly(line), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn lines_with_hints_are_seen_as_such() {
+        let trie = super::wanted_paths(&Mapping::default());
+        let with = super::decode(LINES[8], &trie).unwrap();
+        assert!(with.may_have_hints);
+        let flat = super::decode(LINES[9], &trie).unwrap();
+        assert!(flat.may_have_hints);
+        let without = super::decode(LINES[0], &trie).unwrap();
+        assert!(!without.may_have_hints);
+    }
+}
