@@ -86,7 +86,7 @@ fn main() {
         "{stage:<10} {} lines  cpu {cpu:.3} s  {:.0} lines/s per core  wall {wall:.3} s  \
          peak RSS {} MB  (parsed {parsed}, messages {messages}, protobuf {bytes} B)",
         stats.lines,
-        stats.lines as f64 / cpu,
+        stats.lines as f64 / cpu.max(1e-6),
         peak_rss_kb() / 1024,
     );
 }

@@ -5,6 +5,8 @@ scripts/bench.sh (standard library only).
   bench_feed.py load URL INDEX < docs.ndjson   index everything through _bulk, then refresh
   bench_feed.py feed URL INDEX < docs.ndjson   index each document once the wall clock
                                                 reaches its @timestamp (a live log stream)
+  bench_feed.py append FILE < mail.log         append each syslog line to FILE once the
+                                                wall clock reaches its timestamp
 """
 import datetime
 import json
@@ -35,7 +37,8 @@ def ts_of(doc):
 
 
 def main():
-    mode, url, index = sys.argv[1:4]
+    mode, url = sys.argv[1:3]
+    index = sys.argv[3] if len(sys.argv) > 3 else ""
     if mode == "load":
         chunk = []
         for line in sys.stdin:
@@ -56,6 +59,14 @@ def main():
             pending.append(doc)
         if pending:
             bulk(url, index, pending, refresh=True)
+    elif mode == "append":
+        with open(url, "a", encoding="utf-8") as out:
+            for line in sys.stdin:
+                ts = datetime.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+                if ts > time.time():
+                    out.flush()
+                    time.sleep(max(0.0, ts - time.time()))
+                out.write(line)
     else:
         sys.exit(__doc__)
 
