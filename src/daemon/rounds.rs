@@ -340,7 +340,11 @@ pub async fn run(
                     export_outage = false;
                 }
                 backoff = Duration::from_secs(1);
-                if sent > 0 {
+                // The next round's save records the drained queue; saving here too would
+                // write the whole state twice per round. A crash in between re-sends the
+                // same bytes, which the collector takes as one span. A `--once` run has no
+                // next round, so it saves now.
+                if sent > 0 && opts.once {
                     state_dir.save(&state)?;
                 }
             }
