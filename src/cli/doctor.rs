@@ -480,11 +480,8 @@ fn check_files(cfg: &Config, list: &mut Checklist) {
 
 fn check_ssh(cfg: &Config, host: Option<&str>, list: &mut Checklist) {
     let s = &cfg.ssh_config;
-    let sudo_password = [&s.sudo_pass, &s.password]
-        .into_iter()
-        .find(|p| !p.is_empty())
-        .map(|p| p.expose().to_string());
-    if s.sudo && sudo_password.is_none() {
+    let settings = SshSettings::from_config(s);
+    if s.sudo && settings.sudo_password.is_none() {
         list.warn(
             "credentials",
             "sudo is on but no sudo password is set: works only with NOPASSWD rules",
@@ -522,16 +519,7 @@ fn check_ssh(cfg: &Config, host: Option<&str>, list: &mut Checklist) {
         );
         return;
     }
-    let nonempty = |v: &str| (!v.trim().is_empty()).then(|| std::path::PathBuf::from(v));
-    let reader = SshReader::new(SshSettings {
-        username: s.username.clone(),
-        private_key: nonempty(&s.private_key),
-        ssh_config_file: nonempty(&s.ssh_config_file),
-        connect_timeout: Duration::from_secs(s.timeout.max(1)),
-        sudo: s.sudo,
-        sudo_password,
-        ssh_program: None,
-    });
+    let reader = SshReader::new(settings);
     for h in hosts {
         let name = format!("ssh {h}");
         if let Err(e) = reader.check(&h) {

@@ -67,6 +67,32 @@ pub struct Hop {
 }
 
 impl Hop {
+    /// A hop with nothing known yet but where and when it was first seen.
+    pub fn new(host: &str, queue_id: &str, mta: Mta, first_ns: i64) -> Self {
+        Hop {
+            host: host.to_string(),
+            queue_id: queue_id.to_string(),
+            mta,
+            parent: None,
+            client: None,
+            sasl_username: None,
+            sender: None,
+            size: None,
+            nrcpt: None,
+            arrival: None,
+            attempts: Vec::new(),
+            notices: Vec::new(),
+            rejects: Vec::new(),
+            lines: Vec::new(),
+            lines_dropped: 0,
+            first_ns,
+            last_ns: first_ns,
+            finished: false,
+            completed_queue_time_s: None,
+            exported_before: false,
+        }
+    }
+
     /// Every recipient this hop attempted, in first-seen order, without repeats.
     pub fn recipients(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

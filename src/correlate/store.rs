@@ -641,28 +641,7 @@ fn is_key(h: &Hop, key: &HopKey) -> bool {
 }
 
 fn new_hop(key: &HopKey, mta: Mta, ts: i64) -> Hop {
-    Hop {
-        host: key.host.clone(),
-        queue_id: key.queue_id.clone(),
-        mta,
-        parent: None,
-        client: None,
-        sasl_username: None,
-        sender: None,
-        size: None,
-        nrcpt: None,
-        arrival: None,
-        attempts: Vec::new(),
-        notices: Vec::new(),
-        rejects: Vec::new(),
-        lines: Vec::new(),
-        lines_dropped: 0,
-        first_ns: ts,
-        last_ns: ts,
-        finished: false,
-        completed_queue_time_s: None,
-        exported_before: false,
-    }
+    Hop::new(&key.host, &key.queue_id, mta, ts)
 }
 
 /// Fold one line into its hop.

@@ -8,12 +8,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::{host_in, same_host, InvestigateError, Term};
 use crate::config::{Config, Method};
+use crate::engine::now_ns;
 use crate::parse::syslog::{self, SyslogContext};
 use crate::parse::time::Zone;
 use crate::record::LogRecord;
@@ -88,26 +88,13 @@ impl Backend {
                 let s = &cfg.ssh_config;
                 let zone = Zone::parse(&s.time_zone)
                     .map_err(|e| InvestigateError::Config(format!("ssh_config.time_zone: {e}")))?;
-                let nonempty = |v: &str| (!v.trim().is_empty()).then(|| expand_home(v));
-                let sudo_password = [&s.sudo_pass, &s.password]
-                    .into_iter()
-                    .find(|p| !p.is_empty())
-                    .map(|p| p.expose().to_string());
                 if !s.password.is_empty() && s.sudo_pass.is_empty() && !s.sudo {
                     tracing::warn!(
                         "ssh_config.password is not used to log in (ssh runs in batch mode): \
                          use a key or an agent"
                     );
                 }
-                let reader = SshReader::new(SshSettings {
-                    username: s.username.clone(),
-                    private_key: nonempty(&s.private_key),
-                    ssh_config_file: nonempty(&s.ssh_config_file),
-                    connect_timeout: Duration::from_secs(s.timeout.max(1)),
-                    sudo: s.sudo,
-                    sudo_password,
-                    ssh_program: None,
-                });
+                let reader = SshReader::new(SshSettings::from_config(s));
                 Ok(Backend::Ssh(Box::new(SshBackend {
                     reader,
                     cfg: cfg.clone(),
@@ -516,18 +503,4 @@ fn read_files(cfg: &Config, window: (i64, i64)) -> Result<RecordsBackend, Invest
         .map_err(|e| InvestigateError::Source(e.to_string()))?;
     }
     Ok(RecordsBackend { records, hosts })
-}
-
-/// `~/key` as ssh itself would read it.
-fn expand_home(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(p),
-    }
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }

@@ -33,6 +33,33 @@ pub struct SshSettings {
     pub ssh_program: Option<PathBuf>,
 }
 
+impl SshSettings {
+    /// From `ssh_config`: `~/` in key and config paths is expanded; the sudo password is
+    /// `sudo_pass`, else the login `password` (ssh itself runs in batch mode and never uses it).
+    pub fn from_config(s: &crate::config::SshConfig) -> Self {
+        let path = |v: &str| (!v.trim().is_empty()).then(|| expand_home(v));
+        SshSettings {
+            username: s.username.clone(),
+            private_key: path(&s.private_key),
+            ssh_config_file: path(&s.ssh_config_file),
+            connect_timeout: Duration::from_secs(s.timeout.max(1)),
+            sudo: s.sudo,
+            sudo_password: [&s.sudo_pass, &s.password]
+                .into_iter()
+                .find(|p| !p.is_empty())
+                .map(|p| p.expose().to_string()),
+            ssh_program: None,
+        }
+    }
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
 impl std::fmt::Debug for SshSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SshSettings")

@@ -786,26 +786,10 @@ mod tests {
 
     fn hop(host: &str, qid: &str, mta: Mta, parent: Option<usize>, first: i64, last: i64) -> Hop {
         Hop {
-            host: host.into(),
-            queue_id: qid.into(),
-            mta,
             parent,
-            client: None,
-            sasl_username: None,
-            sender: None,
-            size: None,
-            nrcpt: None,
-            arrival: None,
-            attempts: Vec::new(),
-            notices: Vec::new(),
-            rejects: Vec::new(),
-            lines: Vec::new(),
-            lines_dropped: 0,
-            first_ns: first,
             last_ns: last,
             finished: true,
-            completed_queue_time_s: None,
-            exported_before: false,
+            ..Hop::new(host, qid, mta, first)
         }
     }
 
