@@ -17,11 +17,11 @@ use clap::Args;
 use mailtrace::config::Config;
 use mailtrace::correlate::{Message, RejectReport};
 use mailtrace::engine::{
-    correlator_config, now_ns, otlp_config, requests_for, span_count, Engine, LogRounds,
+    correlator_config, now_ns, otlp_config, requests_for, Engine, LogRounds,
     DEFAULT_SPANS_PER_REQUEST,
 };
 use mailtrace::export::json::JsonLinesWriter;
-use mailtrace::export::otlp::OtlpExporter;
+use mailtrace::export::otlp::{count_spans, OtlpExporter};
 use mailtrace::parse::syslog::SyslogContext;
 use mailtrace::parse::time::Zone;
 use mailtrace::source::document::DocumentContext;
@@ -273,7 +273,7 @@ impl ReplaySink {
         }
         totals.0 += messages.len();
         for req in requests_for(messages, model, DEFAULT_SPANS_PER_REQUEST) {
-            totals.1 += span_count(&req);
+            totals.1 += count_spans(&req);
             match self {
                 ReplaySink::Json { writer, path } => writer
                     .write(&req)

@@ -7,10 +7,9 @@
 //! ([`Config::opensearch_auth`]).
 
 mod secret;
-mod tz;
 
+pub use crate::parse::time::Zone;
 pub use secret::Secret;
-pub use tz::TimeZoneSpec;
 
 use serde::de::{Error as _, Unexpected};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -402,7 +401,7 @@ impl Default for OpenSearchConfig {
 
 impl OpenSearchConfig {
     /// The parsed `time_zone` (checked by `validate`, so normally infallible after it).
-    pub fn zone(&self) -> Result<TimeZoneSpec, String> {
+    pub fn zone(&self) -> Result<Zone, String> {
         self.time_zone.parse()
     }
 }
@@ -491,7 +490,7 @@ impl Default for FileConfig {
 }
 
 impl FileConfig {
-    pub fn zone(&self) -> Result<TimeZoneSpec, String> {
+    pub fn zone(&self) -> Result<Zone, String> {
         self.time_zone.parse()
     }
 }
@@ -708,7 +707,7 @@ impl Config {
             ("file_config.time_zone", &self.file_config.time_zone),
             ("ssh_config.time_zone", &self.ssh_config.time_zone),
         ] {
-            if let Err(e) = zone.parse::<TimeZoneSpec>() {
+            if let Err(e) = zone.parse::<Zone>() {
                 problems.push(format!("{key}: {e}"));
             }
         }

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::span_count;
+use crate::export::otlp::count_spans;
 use crate::trace::model::BuiltSpan;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,12 +28,12 @@ pub struct ExportQueue {
 impl ExportQueue {
     /// Queue a request; returns how many spans had to be evicted to stay within `max_spans`.
     pub fn push(&mut self, req: ExportTraceServiceRequest, max_spans: usize) -> usize {
-        self.spans += span_count(&req);
+        self.spans += count_spans(&req);
         self.batches.push_back(req);
         let mut evicted = 0;
         while self.spans > max_spans && self.batches.len() > 1 {
             if let Some(old) = self.batches.pop_front() {
-                let n = span_count(&old);
+                let n = count_spans(&old);
                 self.spans -= n;
                 evicted += n;
             }
@@ -49,7 +49,7 @@ impl ExportQueue {
     /// Drop the front request after the endpoint accepted it.
     pub fn pop_front(&mut self) -> Option<ExportTraceServiceRequest> {
         let r = self.batches.pop_front()?;
-        self.spans -= span_count(&r);
+        self.spans -= count_spans(&r);
         Some(r)
     }
 

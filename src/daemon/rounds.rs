@@ -15,9 +15,10 @@ use super::queue::{ExportQueue, ExportedSpans};
 use super::state::{StateDir, StateError, STATE_VERSION};
 use crate::config::{Config, Method};
 use crate::correlate::{Correlator, CorrelatorConfig, Message};
-use crate::engine::{self, batch_requests, now_ns, span_count, DEFAULT_SPANS_PER_REQUEST};
+use crate::engine::{self, batch_requests, now_ns, DEFAULT_SPANS_PER_REQUEST};
 use crate::export::console::render_message;
 use crate::export::json::JsonLinesWriter;
+use crate::export::otlp::count_spans;
 use crate::export::otlp::{OtlpConfig, OtlpExporter};
 use crate::parse::syslog::{self, SyslogContext};
 use crate::parse::time::Zone;
@@ -142,7 +143,7 @@ impl Source {
                     .poll(FILE_BYTES_PER_ROUND)
                     .map_err(|e| e.to_string())?;
                 let ctx = SyslogContext {
-                    zone: zone.clone(),
+                    zone: *zone,
                     now_ns: now,
                     year: None,
                     default_host: default_host.clone(),
@@ -444,7 +445,7 @@ async fn drain_queue(
 ) -> Result<usize, String> {
     let mut sent = 0;
     while let Some(req) = queue.front() {
-        let n = span_count(req);
+        let n = count_spans(req);
         match exporter {
             Exporter::Otlp(otlp) => {
                 otlp.export(req.clone()).await.map_err(|e| e.to_string())?;

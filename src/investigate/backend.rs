@@ -418,7 +418,7 @@ impl SshBackend {
             };
             warnings.extend(grep.warnings.iter().map(|w| format!("ssh {host}: {w}")));
             let ctx = SyslogContext {
-                zone: self.zone.clone(),
+                zone: self.zone,
                 now_ns: self.now_ns,
                 year: None,
                 default_host: Some(host.clone()),

@@ -115,6 +115,15 @@ pub fn resolve_hosts(cfg: &Config, spec: &str) -> Result<Vec<String>, Investigat
     Ok(hosts)
 }
 
+/// Keywords as searched: trimmed, empty ones dropped.
+pub fn clean_keywords(keywords: &[String]) -> Vec<String> {
+    keywords
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
 /// The messages of `query`, as `run`/`graph` print them.
 pub async fn investigate(cfg: &Config, query: &Query) -> Result<Vec<Message>, InvestigateError> {
     Ok(investigate_full(cfg, query).await?.messages)
@@ -125,12 +134,7 @@ pub async fn investigate_full(
     cfg: &Config,
     query: &Query,
 ) -> Result<Investigation, InvestigateError> {
-    let keywords: Vec<String> = query
-        .keywords
-        .iter()
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .collect();
+    let keywords = clean_keywords(&query.keywords);
     if keywords.is_empty() {
         return Err(InvestigateError::NoKeywords);
     }

@@ -4,12 +4,12 @@
 use chrono::NaiveDateTime;
 
 use super::InvestigateError;
-use crate::config::{Config, Method, TimeZoneSpec};
+use crate::config::{Config, Method, Zone};
 
 const NS: i64 = 1_000_000_000;
 
 /// The zone `--time` is read in: the one the configured source's timestamps are in.
-pub fn zone_for(cfg: &Config) -> Result<TimeZoneSpec, InvestigateError> {
+pub fn zone_for(cfg: &Config) -> Result<Zone, InvestigateError> {
     let (key, text) = match cfg.method {
         Method::Opensearch => (
             "opensearch_config.time_zone",
@@ -24,7 +24,7 @@ pub fn zone_for(cfg: &Config) -> Result<TimeZoneSpec, InvestigateError> {
 
 /// `YYYY-MM-DD HH:MM:SS` (also with `T`, or without seconds) as local time in `zone`, to UTC
 /// nanoseconds.
-pub fn parse_time(text: &str, zone: &TimeZoneSpec) -> Result<i64, InvestigateError> {
+pub fn parse_time(text: &str, zone: &Zone) -> Result<i64, InvestigateError> {
     let t = text.trim();
     let local = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()
@@ -75,8 +75,8 @@ mod tests {
 
     #[test]
     fn local_time_in_the_configured_zone() {
-        let utc: TimeZoneSpec = "UTC".parse().unwrap();
-        let plus8: TimeZoneSpec = "+08:00".parse().unwrap();
+        let utc: Zone = "UTC".parse().unwrap();
+        let plus8: Zone = "+08:00".parse().unwrap();
         let t = parse_time("2026-02-04 08:00:00", &utc).unwrap();
         assert_eq!(t, 1_770_192_000 * NS);
         assert_eq!(

@@ -13,7 +13,7 @@ pub mod server;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::{Config, Method, TimeZoneSpec};
+use crate::config::{Config, Method, Zone};
 use crate::correlate::Message;
 use crate::investigate::{self, report, Investigation, Query};
 use crate::trace::ids::{self, normalize_message_id};
@@ -63,7 +63,7 @@ pub struct TraceMessageArgs {
 /// The tools over one loaded config.
 pub struct Tools {
     cfg: Config,
-    zone: TimeZoneSpec,
+    zone: Zone,
     zone_label: String,
 }
 
@@ -103,12 +103,7 @@ impl Tools {
 
     /// Log lines of the messages matching `keywords` on `host`, one entry per mail ID.
     pub async fn query_logs(&self, args: QueryLogsArgs) -> Result<Value, ToolError> {
-        let keywords: Vec<String> = args
-            .keywords
-            .iter()
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-            .collect();
+        let keywords = crate::investigate::clean_keywords(&args.keywords);
         if keywords.is_empty() {
             return Err(ToolError(
                 "keywords is empty: give an address, domain, queue ID, Message-ID or SASL user"

@@ -8,7 +8,7 @@ use chrono::{LocalResult, NaiveDate, Offset, TimeDelta, TimeZone};
 const NS: i64 = 1_000_000_000;
 
 /// A configured time zone: a fixed offset or an IANA zone (DST-aware).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Zone {
     /// Offset east of UTC in seconds.
     Fixed(i32),
@@ -21,7 +21,26 @@ impl Default for Zone {
     }
 }
 
+impl std::str::FromStr for Zone {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Zone, String> {
+        Zone::parse(s)
+    }
+}
+
 impl Zone {
+    /// A local civil time given as seconds since the epoch as if local were UTC (what a
+    /// zone-less timestamp reads as) to UTC seconds, with the DST rules of `local_to_utc_ns`.
+    pub fn local_epoch_to_utc(&self, local_secs: i64) -> i64 {
+        let (y, m, d) = civil_from_days(local_secs.div_euclid(86_400));
+        let t = local_secs.rem_euclid(86_400) as u32;
+        i32::try_from(y)
+            .ok()
+            .and_then(|y| self.local_to_utc_ns(y, m, d, t / 3600, t % 3600 / 60, t % 60, 0))
+            .map_or(local_secs, |ns| ns.div_euclid(NS))
+    }
+
     /// `+08:00`, `-05:30`, `+0800`, `+08`, `Z`, `UTC`, `GMT`, or an IANA name (`Europe/Berlin`).
     pub fn parse(s: &str) -> Result<Zone, String> {
         let t = s.trim();
@@ -36,10 +55,15 @@ impl Zone {
                 return Ok(Zone::Fixed(off));
             }
         }
+        if t.starts_with(['+', '-']) {
+            return Err(format!(
+                "invalid UTC offset {s:?} (expected +HH:MM, -HH:MM or +HHMM)"
+            ));
+        }
         t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
             format!(
-                "invalid time zone {s:?}: expected an offset like +08:00, -0530 or Z, \
-                 the word UTC, or an IANA zone name like Europe/Berlin"
+                "unknown time zone {s:?} (expected an offset like +08:00, -0530 or Z, the word \
+                 UTC, or an IANA name like Europe/Berlin)"
             )
         })
     }
@@ -361,5 +385,24 @@ mod tests {
         ] {
             assert_eq!(parse_iso8601(bad, &utc), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn local_epoch_seconds_follow_dst() {
+        let tz: Zone = "Europe/Berlin".parse().unwrap();
+        let summer = days_from_civil(2026, 7, 1) * 86_400 + 12 * 3600;
+        let winter = days_from_civil(2026, 1, 1) * 86_400 + 12 * 3600;
+        assert_eq!(tz.local_epoch_to_utc(summer), summer - 7200);
+        assert_eq!(tz.local_epoch_to_utc(winter), winter - 3600);
+        // 02:30 on 29 March does not exist: shifted forward, read as 03:30 CEST.
+        let gap = days_from_civil(2026, 3, 29) * 86_400 + 2 * 3600 + 1800;
+        assert_eq!(tz.local_epoch_to_utc(gap), gap - 3600);
+        assert_eq!(
+            "+08:00"
+                .parse::<Zone>()
+                .unwrap()
+                .local_epoch_to_utc(8 * 3600),
+            0
+        );
     }
 }

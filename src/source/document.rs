@@ -8,7 +8,7 @@
 //! ndjson line decoded with only the subtrees a mapped path can reach, strings borrowed from
 //! the line. Both go through the same lookup code (`Node`), so they cannot disagree.
 
-use crate::config::{Mapping, OpenSearchConfig, TimeZoneSpec};
+use crate::config::{Mapping, OpenSearchConfig, Zone};
 use crate::record::{FieldHints, LogRecord};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -61,7 +61,7 @@ fn describe_path(path: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct DocumentContext {
     pub mapping: Mapping,
-    pub zone: TimeZoneSpec,
+    pub zone: Zone,
     pub facility_value: String,
     /// What `map_line` needs besides the mapping (boxed: contexts live in other structs).
     sparse: Box<SparsePlan>,
@@ -221,7 +221,7 @@ impl Node for Value {
 pub fn map_document<N: Node>(
     doc: &N,
     mapping: &Mapping,
-    zone: &TimeZoneSpec,
+    zone: &Zone,
 ) -> Result<LogRecord, DocumentError> {
     let (src, source_id) = split_hit(doc)?;
     let timestamp_ns = timestamp(src, &mapping.timestamp, zone)?;
@@ -383,7 +383,7 @@ fn optional<N: Node>(src: &N, path: &str) -> Option<String> {
     }
 }
 
-fn timestamp<N: Node>(src: &N, path: &str, zone: &TimeZoneSpec) -> Result<i64, DocumentError> {
+fn timestamp<N: Node>(src: &N, path: &str, zone: &Zone) -> Result<i64, DocumentError> {
     let v = lookup(src, path)
         .ok_or_else(|| DocumentError::MissingField("timestamp", path.to_string()))?;
     let v = match v.kind() {
@@ -420,7 +420,7 @@ fn epoch_millis_number(n: &serde_json::Number) -> Option<i64> {
 /// A timestamp string to UTC nanoseconds: all digits = epoch millis; otherwise
 /// `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM|±HH]`, with `zone` applied when there is no
 /// offset.
-pub fn parse_timestamp(s: &str, zone: &TimeZoneSpec) -> Option<i64> {
+pub fn parse_timestamp(s: &str, zone: &Zone) -> Option<i64> {
     let s = s.trim();
     let b = s.as_bytes();
     if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {

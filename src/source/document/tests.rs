@@ -1,8 +1,8 @@
 use super::*;
 use serde_json::json;
 
-fn utc() -> TimeZoneSpec {
-    TimeZoneSpec::Fixed(0)
+fn utc() -> Zone {
+    Zone::Fixed(0)
 }
 
 /// 2026-02-04T08:00:01Z in nanoseconds.
@@ -122,10 +122,10 @@ fn timestamp_shapes() {
     }
     // No offset: the configured zone applies.
     assert_eq!(
-        parse_timestamp("2026-02-04 16:00:01", &TimeZoneSpec::Fixed(8 * 3600)),
+        parse_timestamp("2026-02-04 16:00:01", &Zone::Fixed(8 * 3600)),
         Some(T0)
     );
-    let berlin = TimeZoneSpec::Named(chrono_tz::Europe::Berlin);
+    let berlin = Zone::Named(chrono_tz::Europe::Berlin);
     assert_eq!(parse_timestamp("2026-02-04T09:00:01", &berlin), Some(T0));
     for bad in [
         "",
