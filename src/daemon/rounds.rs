@@ -30,6 +30,8 @@ use crate::trace::model::{build_spans, ModelOptions};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 const SEC: i64 = 1_000_000_000;
+/// How long SIGTERM waits for an export in flight (the daemon must stop within seconds).
+const SHUTDOWN_EXPORT_GRACE: Duration = Duration::from_secs(3);
 /// Bytes read from followed files per round at most (memory bound per round).
 const FILE_BYTES_PER_ROUND: usize = 256 << 20;
 
@@ -326,14 +328,30 @@ pub async fn run(
         state_dir.save(&state)?;
 
         // 3. Drain the export queue.
-        let drained = tokio::select! {
-            r = drain_queue(&mut state.queue, &mut exporter, &metrics) => r,
-            () = &mut shutdown => {
-                info!("shutting down (export interrupted; queue kept)");
-                state_dir.save(&state)?;
-                return Ok(());
+        let mut stopping = false;
+        let drained = {
+            let drain = drain_queue(&mut state.queue, &mut exporter, &metrics);
+            tokio::pin!(drain);
+            tokio::select! {
+                r = &mut drain => r,
+                () = &mut shutdown => {
+                    // Let the request in flight finish (briefly): cut off after the collector
+                    // took it, it would stay queued and be sent again after the restart.
+                    stopping = true;
+                    tokio::time::timeout(SHUTDOWN_EXPORT_GRACE, drain)
+                        .await
+                        .unwrap_or_else(|_| Err("stopped while exporting".into()))
+                }
             }
         };
+        if stopping {
+            info!(
+                queued_spans = state.queue.spans(),
+                "shutting down (export stopped; queue kept)"
+            );
+            state_dir.save(&state)?;
+            return Ok(());
+        }
         match drained {
             Ok(sent) => {
                 if export_outage {
