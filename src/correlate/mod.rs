@@ -4,6 +4,7 @@
 mod dedup;
 mod edges;
 pub mod message;
+mod released;
 mod store;
 
 pub use dedup::Dedup;

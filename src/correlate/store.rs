@@ -15,13 +15,14 @@
 //! whose every hop finished (`removed`/`Completed`), and messages forced out by a limit
 //! (age, count) marked incomplete. `drain` hands out everything (replay's end of input).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
 use super::edges::link_hops;
 use super::message::{Hop, HopLine, Message, Notice, NoticeOrigin, TimedAttempt};
+use super::released::Released;
 use crate::parse::{self, MailEvent, MailLine, Mta, Reject};
 use crate::record::LogRecord;
 use crate::trace::ids::normalize_message_id;
@@ -144,11 +145,12 @@ pub struct Correlator {
     orphans: HashMap<HopKey, Orphan>,
     #[serde(with = "pairs")]
     recent: HashMap<HopKey, (String, u64)>,
-    /// Released messages' hops, trimmed, by Message-ID (with the release round): a late
-    /// line re-opens the message with these as `exported_before` hops so edges still form.
-    released: HashMap<String, (u64, Vec<Hop>)>,
-    /// Release order of `released`, oldest first, to forget the oldest cheaply.
-    released_order: VecDeque<String>,
+    /// Released messages' hops, compacted: a late line re-opens the message with these as
+    /// `exported_before` hops so edges still form. (A state saved before this compact form
+    /// existed stored `released`; that field is ignored: only late-line links of messages
+    /// released just before the upgrade are lost.)
+    #[serde(default)]
+    ghosts: Released,
     #[serde(with = "pairs")]
     notices: HashMap<HopKey, NoticeOrigin>,
     rejects: Vec<RejectReport>,
@@ -168,8 +170,7 @@ impl Correlator {
             live: HashMap::new(),
             orphans: HashMap::new(),
             recent: HashMap::new(),
-            released: HashMap::new(),
-            released_order: VecDeque::new(),
+            ghosts: Released::default(),
             notices: HashMap::new(),
             rejects: Vec::new(),
             overflow: Vec::new(),
@@ -181,6 +182,18 @@ impl Correlator {
     /// the read overlap), so age limits and grace periods run on a quiet system too.
     pub fn observe_clock(&mut self, now_ns: i64) {
         self.watermark_ns = self.watermark_ns.max(now_ns);
+    }
+
+    /// The lines that follow come from a read of a live source made at `read_ns` (wall
+    /// clock); see `Dedup`: duplicates are then remembered per read, not by log time.
+    pub fn begin_read(&mut self, read_ns: i64) {
+        self.dedup.begin_read(read_ns);
+    }
+
+    /// The next read's window starts at `window_start_ns`: forget the duplicate filter's
+    /// lines of reads made before it, which that window cannot deliver again.
+    pub fn forget_reads_before(&mut self, window_start_ns: i64) {
+        self.dedup.forget_reads_before(window_start_ns);
     }
 
     /// Apply new limits (a restarted daemon keeps its state but takes the current config).
@@ -213,8 +226,8 @@ impl Correlator {
             orphans: self.orphans.len(),
             live_hops: self.live.len(),
             recent_hops: self.recent.len(),
-            released_messages: self.released.len(),
-            released_order: self.released_order.len(),
+            released_messages: self.ghosts.len(),
+            released_order: self.ghosts.order_len(),
             notices: self.notices.len(),
             rejects: self.rejects.len(),
             dedup_lines: self.dedup.len(),
@@ -297,10 +310,9 @@ impl Correlator {
             // under a reused queue ID; any other line is a late line of the released hop.
             let reused = matches!(line.event, MailEvent::Client { .. })
                 && self
-                    .released
-                    .get(&m)
-                    .and_then(|(_, hops)| hops.iter().find(|h| is_key(h, &key)))
-                    .is_some_and(|h| h.client.is_some());
+                    .ghosts
+                    .hop(&m, &key.host, &key.queue_id)
+                    .is_some_and(|g| g.had_client());
             if reused {
                 self.recent.remove(&key);
             } else {
@@ -375,16 +387,13 @@ impl Correlator {
         }
         let notice_of = self.notices.get(key).cloned();
         let round = self.round;
-        let released = &mut self.released;
+        let ghosts = &mut self.ghosts;
         let pending = self
             .messages
             .entry(message_id.to_string())
             .or_insert_with(|| PendingMessage {
                 // Re-opened after release: the exported hops come back for linking only.
-                hops: released
-                    .remove(message_id)
-                    .map(|(_, h)| h)
-                    .unwrap_or_default(),
+                hops: ghosts.take(message_id),
                 last_round: round,
                 first_ns: ts,
                 notice_of: None,
@@ -465,7 +474,7 @@ impl Correlator {
 
         let keep = self.cfg.recent_rounds;
         self.recent.retain(|_, (_, r)| *r + keep >= round);
-        self.released.retain(|_, (r, _)| *r + keep >= round);
+        self.ghosts.expire(round, keep);
         self.round += 1;
         sort_messages(&mut out);
         out
@@ -531,41 +540,9 @@ impl Correlator {
         msg
     }
 
-    /// Keep a trimmed copy of a released message for late lines: no raw lines, only the
-    /// attempts that name a next hop (what linking needs), all marked exported.
     fn remember_released(&mut self, msg: &Message) {
-        let ghosts = msg
-            .hops
-            .iter()
-            .map(|h| {
-                let mut g = h.clone();
-                g.lines = Vec::new();
-                g.lines_dropped = 0;
-                g.exported_before = true;
-                g.finished = true;
-                g.parent = None;
-                g.attempts.retain(|a| a.attempt.next_queue_id.is_some());
-                for a in &mut g.attempts {
-                    a.exported_before = true;
-                    a.attempt.reply = None;
-                }
-                g
-            })
-            .collect();
-        self.released
-            .insert(msg.message_id.clone(), (self.round, ghosts));
-        self.released_order.push_back(msg.message_id.clone());
-        while self.released.len() > self.cfg.max_recent_messages {
-            let Some(oldest) = self.released_order.pop_front() else {
-                break;
-            };
-            self.released.remove(&oldest);
-        }
-        // Entries re-opened or expired leave stale names behind; keep the queue in step.
-        if self.released_order.len() > 2 * self.released.len() + 16 {
-            let released = &self.released;
-            self.released_order.retain(|id| released.contains_key(id));
-        }
+        self.ghosts
+            .remember(msg, self.round, self.cfg.max_recent_messages);
     }
 
     fn release_orphan(&mut self, key: &HopKey) -> Message {

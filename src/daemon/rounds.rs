@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info, warn};
 
 use super::metrics::{self, Metrics};
-use super::queue::{ExportQueue, ExportedSpans};
+use super::queue::ExportQueue;
 use super::state::{StateDir, StateError, STATE_VERSION};
 use crate::config::{Config, Method};
 use crate::correlate::{Correlator, CorrelatorConfig, Message};
@@ -80,7 +80,8 @@ struct PersistedState {
     correlator: Correlator,
     file_offsets: FileOffsets,
     queue: ExportQueue,
-    exported: ExportedSpans,
+    // A state written before re-releases were told apart by `Message::spans_sent_before`
+    // also holds `exported` (span IDs per message); it is ignored.
 }
 
 enum Source {
@@ -203,7 +204,6 @@ pub async fn run(
             correlator: Correlator::new(correlator_config(&cfg)),
             file_offsets: FileOffsets::default(),
             queue: ExportQueue::default(),
-            exported: ExportedSpans::default(),
         },
     };
     // Limits come from the current config even when the state is older.
@@ -256,8 +256,16 @@ pub async fn run(
                     .fetch_add(r.records.len() as u64 + r.skipped, Relaxed);
                 metrics.lines_skipped.fetch_add(r.skipped, Relaxed);
                 let before = state.correlator.stats().clone();
+                if let Some(read_at) = r.new_cursor {
+                    state.correlator.begin_read(read_at);
+                }
                 for rec in &r.records {
                     state.correlator.ingest(rec);
+                }
+                if let Some(read_at) = r.new_cursor {
+                    // The next window starts `go_back` before this read: older reads'
+                    // lines cannot come again.
+                    state.correlator.forget_reads_before(read_at - go_back);
                 }
                 // Lines older than the window start can no longer come: let age limits and
                 // grace periods run even when the logs are quiet.
@@ -299,9 +307,6 @@ pub async fn run(
                 }
                 state.cursor_ns = r.new_cursor.or(state.cursor_ns);
                 state.round += 1;
-                // Exported span IDs are needed as long as late lines can re-open a message.
-                let keep = state.correlator.config().recent_rounds;
-                state.exported.expire(state.round, keep);
                 metrics.rounds.fetch_add(1, Relaxed);
                 metrics.last_round_unix.store(now_ns() / SEC, Relaxed);
             }
@@ -426,14 +431,17 @@ fn enqueue(
     max_spans: usize,
     metrics: &Metrics,
 ) {
-    let round = state.round;
-    let exported = &mut state.exported;
     let per_message = released.iter().map(|msg| {
         if let Exporter::Console = exporter {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", render_message(msg));
         }
-        exported.keep_new(&msg.message_id, build_spans(msg, model), round)
+        let mut spans = build_spans(msg, model);
+        let sent = msg.spans_sent_before();
+        if !sent.is_empty() {
+            spans.retain(|s| !sent.iter().any(|id| s.span.span_id == id));
+        }
+        spans
     });
     for req in batch_requests(per_message, DEFAULT_SPANS_PER_REQUEST) {
         push(state, req, max_spans, metrics);
@@ -554,10 +562,10 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
     }
 }
 
-/// The shared correlator settings, with duplicate detection sized to the window overlap.
+/// The shared correlator settings. (Duplicates are forgotten per read, see `Dedup`; the
+/// log-time window applies only to a state saved before that.)
 pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
     CorrelatorConfig {
-        // Duplicates come from the window overlap: remember well past it.
         dedup_window_ns: (cfg.tracing.go_back_seconds as i64 * 4 + 600) * SEC,
         ..engine::correlator_config(cfg)
     }

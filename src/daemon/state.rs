@@ -3,7 +3,7 @@
 //! so two daemons never share a state directory.
 //!
 //! What is kept: the read cursor, the correlator (pending messages, hop index, duplicate
-//! filter), file offsets, the export queue, and which spans were already exported. Written
+//! filter, what released messages left for late lines), file offsets, the export queue. Written
 //! after every round, before exporting, so a crash at any point re-exports at most the same
 //! bytes and never loses a line.
 

@@ -60,6 +60,7 @@ pub fn sample_message() -> Message {
         finished: true,
         completed_queue_time_s: None,
         exported_before: false,
+        span_exported: false,
     };
     Message {
         message_id: "round-trip@example.test".into(),
