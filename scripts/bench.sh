@@ -53,8 +53,10 @@ BENCH_DIR=${BENCH_DIR:-$TARGET/bench-data}
 BIN=$TARGET/release/mailtrace
 mkdir -p "$BENCH_DIR"
 cargo build --release --locked --quiet
-cargo bench --bench pipeline --locked --no-run --quiet 2>/dev/null
-PIPELINE=$(ls -t "$TARGET"/release/deps/pipeline-* | grep -v '\.d$' | head -1)
+if [ "$MODE" = batch ]; then
+  cargo bench --bench pipeline --locked --no-run --quiet 2>/dev/null
+  PIPELINE=$(ls -t "$TARGET"/release/deps/pipeline-* | grep -v '\.d$' | head -1)
+fi
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -121,7 +123,7 @@ YAML
   DAEMON_PID=$!
   tick=$(getconf CLK_TCK)
   echo "steady: $LPS lines/s into $SOURCE, daemon pid $DAEMON_PID, sleep_seconds 60, hold_rounds 2"
-  echo "elapsed_s cpu_s cpu_percent_since_start rss_mb"
+  echo "elapsed_s cpu_s cpu_percent_since_start rss_mb state_mb"
   t0=$(date +%s.%N)
   c0=$(awk '{print $14+$15}' /proc/$DAEMON_PID/stat)
   end=$(( $(date +%s) + SECONDS_STEADY ))
@@ -129,7 +131,8 @@ YAML
     sleep 10
     t=$(date +%s.%N); c=$(awk '{print $14+$15}' /proc/$DAEMON_PID/stat)
     rss=$(awk '/VmRSS/ {print $2}' /proc/$DAEMON_PID/status)
-    python3 -c "d=$t-$t0; c=($c-$c0)/$tick; print(f'{d:8.0f} {c:7.2f} {100*c/d:6.2f}% {$rss/1024:7.1f}')"
+    st=$(stat -c %s "$WORK/state/state.json" 2>/dev/null || echo 0)
+    python3 -c "d=$t-$t0; c=($c-$c0)/$tick; print(f'{d:8.0f} {c:7.2f} {100*c/d:6.2f}% {$rss/1024:7.1f} {$st/1048576:7.1f}')"
   done
   echo "peak RSS: $(awk '/VmHWM/ {print $2/1024 " MB"}' /proc/$DAEMON_PID/status)"
   [ "$SOURCE" = file ] && echo "lines written: $(wc -l <"$WORK/mail.log")"

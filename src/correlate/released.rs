@@ -3,7 +3,8 @@
 //! what the store holds. Per hop only what a late line needs: its identity and whether it
 //! saw a `client=` (to tell a reused queue ID from a late line), and the next-hop queue IDs
 //! of its deliveries (so a late downstream hop still links under it). No raw lines, no
-//! recipients, no replies: those went out with the spans.
+//! recipients, no replies: those went out with the spans, and a re-release sends neither
+//! the root nor these hops' spans again (`Message::spans_sent_before`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -12,83 +13,77 @@ use serde::{Deserialize, Serialize};
 use super::message::{Hop, Message, TimedAttempt};
 use crate::parse::{Attempt, Mta, Relay};
 
-/// A released hop.
+/// A released hop. Persisted as a JSON array (no field names): the daemon saves thousands
+/// of these every round.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GhostHop {
-    host: String,
-    queue_id: String,
-    mta: Mta,
-    first_ns: i64,
-    last_ns: i64,
-    had_client: bool,
-    /// The hop's sender, so a re-opened message still names it.
-    sender: Option<String>,
-    links: Vec<GhostLink>,
-}
+pub struct GhostHop(
+    String, // host
+    String, // queue ID
+    Mta,
+    i64,  // first line, ns
+    i64,  // last line, ns
+    bool, // saw `client=`
+    Vec<GhostLink>,
+);
 
-/// A delivery that named the next hop's queue ID.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct GhostLink {
-    timestamp_ns: i64,
-    next_queue_id: String,
-    /// `relay=` host: the tie-break when two hops share a queue ID.
-    relay_host: Option<String>,
-}
+/// A delivery that named the next hop's queue ID: (time, next queue ID, `relay=` host —
+/// the tie-break when two hops share a queue ID). One per distinct pair: the deliveries
+/// of several recipients to the same next hop link once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct GhostLink(i64, String, Option<String>);
 
 impl GhostHop {
     fn of(hop: &Hop) -> Self {
-        GhostHop {
-            host: hop.host.clone(),
-            queue_id: hop.queue_id.clone(),
-            mta: hop.mta,
-            first_ns: hop.first_ns,
-            last_ns: hop.last_ns,
-            had_client: hop.client.is_some(),
-            sender: hop.sender.clone(),
-            links: hop
-                .attempts
-                .iter()
-                .filter_map(|a| {
-                    Some(GhostLink {
-                        timestamp_ns: a.timestamp_ns,
-                        next_queue_id: a.attempt.next_queue_id.clone()?,
-                        relay_host: a.attempt.relay.as_ref().map(|r| r.host.clone()),
-                    })
-                })
-                .collect(),
+        let mut links: Vec<GhostLink> = Vec::new();
+        for a in &hop.attempts {
+            let Some(next) = &a.attempt.next_queue_id else {
+                continue;
+            };
+            let relay = a.attempt.relay.as_ref().map(|r| &r.host);
+            if !links.iter().any(|l| &l.1 == next && l.2.as_ref() == relay) {
+                links.push(GhostLink(a.timestamp_ns, next.clone(), relay.cloned()));
+            }
         }
+        GhostHop(
+            hop.host.clone(),
+            hop.queue_id.clone(),
+            hop.mta,
+            hop.first_ns,
+            hop.last_ns,
+            hop.client.is_some(),
+            links,
+        )
     }
 
     pub fn is(&self, host: &str, queue_id: &str) -> bool {
-        self.queue_id == queue_id && self.host == host
+        self.1 == queue_id && self.0 == host
     }
 
     pub fn had_client(&self) -> bool {
-        self.had_client
+        self.5
     }
 
     /// Back to a hop of a re-opened message: finished, already exported (no span of its
     /// own, its attempts neither), there only so edges and parents form.
     fn revive(self) -> Hop {
-        let mut hop = Hop::new(&self.host, &self.queue_id, self.mta, self.first_ns);
-        hop.last_ns = self.last_ns;
+        let GhostHop(host, queue_id, mta, first_ns, last_ns, _, links) = self;
+        let mut hop = Hop::new(&host, &queue_id, mta, first_ns);
+        hop.last_ns = last_ns;
         hop.finished = true;
         hop.exported_before = true;
         hop.span_exported = true;
-        hop.sender = self.sender;
-        hop.attempts = self
-            .links
+        hop.attempts = links
             .into_iter()
-            .map(|l| TimedAttempt {
-                timestamp_ns: l.timestamp_ns,
+            .map(|GhostLink(timestamp_ns, next, relay)| TimedAttempt {
+                timestamp_ns,
                 attempt: Attempt {
-                    relay: l.relay_host.map(|host| Relay {
+                    relay: relay.map(|host| Relay {
                         raw: host.clone(),
                         host,
                         addr: None,
                         port: None,
                     }),
-                    next_queue_id: Some(l.next_queue_id),
+                    next_queue_id: Some(next),
                     ..Default::default()
                 },
                 exported_before: true,

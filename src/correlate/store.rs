@@ -63,8 +63,10 @@ impl Default for CorrelatorConfig {
             max_orphans: 100_000,
             max_lines_per_hop: 200,
             dedup_window_ns: 3600 * SEC,
-            recent_rounds: 60,
-            max_recent_messages: 100_000,
+            // Ten minutes at the default 60 s rounds: what a released message leaves for
+            // late lines is the bulk of a busy daemon's memory and of each saved state.
+            recent_rounds: 10,
+            max_recent_messages: 50_000,
             next_hop_grace_ns: 60 * SEC,
             trust_message_id_hint: false,
         }

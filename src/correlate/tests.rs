@@ -125,6 +125,38 @@ fn late_line_after_release_goes_to_the_same_message() {
 }
 
 #[test]
+fn a_released_message_leaves_a_compact_ghost_and_a_re_release_sends_only_new_spans() {
+    use crate::trace::ids;
+    let mut f = Feed::new(0);
+    f.hop(1, "a", "Q1", "m@x");
+    f.line(1, "a", Some("Q1"), sent_to("r@x", Some("Q2")));
+    f.line(1, "a", Some("Q1"), MailEvent::Removed);
+    // Past the grace for the next hop, which has not logged yet.
+    f.c.observe_clock(100 * S);
+    let first = f.c.end_round();
+    assert_eq!(first.len(), 1);
+    assert!(first[0].spans_sent_before().is_empty());
+    // What is remembered carries no raw lines, recipients or replies.
+    let state = serde_json::to_string(&f.c).unwrap();
+    assert!(!state.contains("line "), "raw lines in the ghost: {state}");
+    assert!(!state.contains("r@x"), "recipients in the ghost: {state}");
+
+    // The downstream hop's lines come after the release.
+    f.hop(3, "b", "Q2", "m@x");
+    f.line(3, "b", Some("Q2"), MailEvent::Removed);
+    let again = f.c.end_round();
+    assert_eq!(again.len(), 1);
+    let m = &again[0];
+    let (a, b) = (&m.hops[0], &m.hops[1]);
+    assert!(a.exported_before && a.span_exported && !b.span_exported);
+    assert_eq!(b.parent, Some(0), "the late hop links under the exported one");
+    let sent = m.spans_sent_before();
+    assert!(sent.contains(&ids::root_span_id("m@x")));
+    assert!(sent.contains(&ids::hop_span_id("m@x", "a", "Q1")));
+    assert!(!sent.contains(&ids::hop_span_id("m@x", "b", "Q2")));
+}
+
+#[test]
 fn edges_follow_queued_as_including_fan_out_and_a_host_visited_twice() {
     let mut f = Feed::new(0);
     // a/Q1 → b/Q2 → a/Q3 (content filter loop back to a) and b/Q2 → c/Q4 (fan-out).
