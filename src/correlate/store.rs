@@ -366,12 +366,19 @@ impl Correlator {
                 host: key.host.clone(),
                 queue_id: key.queue_id.clone(),
             };
-            if let Some(notice_msg) = self.live.get(&notice_key).cloned() {
-                if let Some(p) = self.messages.get_mut(&notice_msg) {
-                    p.notice_of.get_or_insert(origin.clone());
+            // The notice's own queue file may have logged already; else it picks the origin up
+            // when it binds (and the entry goes then, so the map holds only notices whose
+            // queue file has not shown up yet).
+            match self.live.get(&notice_key).cloned() {
+                Some(notice_msg) => {
+                    if let Some(p) = self.messages.get_mut(&notice_msg) {
+                        p.notice_of.get_or_insert(origin);
+                    }
+                }
+                None => {
+                    self.notices.insert(notice_key, origin);
                 }
             }
-            self.notices.insert(notice_key, origin);
         }
         if self.orphans.len() > self.cfg.max_orphans {
             self.evict_oldest_orphan();
@@ -387,7 +394,7 @@ impl Correlator {
             // The queue ID now names a different message: a reused ID, new lifetime.
             self.live.remove(key);
         }
-        let notice_of = self.notices.get(key).cloned();
+        let notice_of = self.notices.remove(key);
         let round = self.round;
         let ghosts = &mut self.ghosts;
         let pending = self

@@ -149,7 +149,11 @@ fn a_released_message_leaves_a_compact_ghost_and_a_re_release_sends_only_new_spa
     let m = &again[0];
     let (a, b) = (&m.hops[0], &m.hops[1]);
     assert!(a.exported_before && a.span_exported && !b.span_exported);
-    assert_eq!(b.parent, Some(0), "the late hop links under the exported one");
+    assert_eq!(
+        b.parent,
+        Some(0),
+        "the late hop links under the exported one"
+    );
     let sent = m.spans_sent_before();
     assert!(sent.contains(&ids::root_span_id("m@x")));
     assert!(sent.contains(&ids::hop_span_id("m@x", "a", "Q1")));
@@ -264,6 +268,8 @@ fn bounce_notice_links_the_dsn_message_in_either_order() {
             ),
             ("orig@x", "b", "Q2")
         );
+        // Once the notice's queue file has its origin, nothing about it is kept.
+        assert_eq!(f.c.retained().notices, 0, "notice_first = {notice_first}");
     }
 }
 
