@@ -154,9 +154,18 @@ pub struct Notice {
 }
 
 /// One raw log line kept on its hop (becomes a span event).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct HopLine {
     pub timestamp_ns: i64,
     pub service: String,
     pub text: String,
+}
+
+/// Saved as `[time, service, text]`: pending messages carry every raw line, and the daemon
+/// saves them each round; field names would be a fifth of the bytes. (The derived
+/// `Deserialize` reads this array and the earlier object form alike.)
+impl Serialize for HopLine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.timestamp_ns, &self.service, &self.text).serialize(s)
+    }
 }

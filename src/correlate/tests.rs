@@ -326,6 +326,20 @@ fn state_round_trips_through_json() {
 }
 
 #[test]
+fn hop_lines_save_as_arrays_and_load_from_either_form() {
+    let line = HopLine {
+        timestamp_ns: 5,
+        service: "postfix/smtp".into(),
+        text: "Q1: removed".into(),
+    };
+    let json = serde_json::to_string(&line).unwrap();
+    assert_eq!(json, r#"[5,"postfix/smtp","Q1: removed"]"#);
+    assert_eq!(serde_json::from_str::<HopLine>(&json).unwrap(), line);
+    let old = r#"{"timestamp_ns":5,"service":"postfix/smtp","text":"Q1: removed"}"#;
+    assert_eq!(serde_json::from_str::<HopLine>(old).unwrap(), line);
+}
+
+#[test]
 fn a_queue_id_reused_after_release_starts_a_new_message() {
     let mut f = Feed::new(0);
     f.hop(1, "a", "Q1", "m1@x");

@@ -11,6 +11,7 @@ use crate::export::otlp::count_spans;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExportQueue {
+    #[serde(with = "as_protobuf")]
     batches: VecDeque<ExportTraceServiceRequest>,
     spans: usize,
     /// Spans dropped because the queue was full, since the start of this state.
@@ -51,5 +52,95 @@ impl ExportQueue {
 
     pub fn is_empty(&self) -> bool {
         self.batches.is_empty()
+    }
+}
+
+/// Requests persist as base64 of their protobuf encoding: a third of the JSON form's size
+/// and much cheaper to write, and the queue holds a whole round's spans at every save. A
+/// state written with requests as JSON objects still loads.
+mod as_protobuf {
+    use std::collections::VecDeque;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        q: &VecDeque<ExportTraceServiceRequest>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let encoded: Vec<String> = q
+            .iter()
+            .map(|r| STANDARD.encode(r.encode_to_vec()))
+            .collect();
+        encoded.serialize(s)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Protobuf(String),
+        Json(Box<ExportTraceServiceRequest>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<VecDeque<ExportTraceServiceRequest>, D::Error> {
+        Vec::<Stored>::deserialize(d)?
+            .into_iter()
+            .map(|s| match s {
+                Stored::Json(r) => Ok(*r),
+                Stored::Protobuf(b64) => {
+                    let bytes = STANDARD
+                        .decode(b64)
+                        .map_err(|e| D::Error::custom(format!("queued request: {e}")))?;
+                    ExportTraceServiceRequest::decode(bytes.as_slice())
+                        .map_err(|e| D::Error::custom(format!("queued request: {e}")))
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::model::{build_spans, to_request, ModelOptions};
+
+    fn request() -> ExportTraceServiceRequest {
+        let msg = crate::correlate::Message {
+            message_id: "q@x".into(),
+            hops: vec![crate::correlate::Hop::new(
+                "mx",
+                "Q1",
+                crate::parse::Mta::Postfix,
+                1,
+            )],
+            incomplete: false,
+            notice_of: None,
+        };
+        to_request(build_spans(&msg, &ModelOptions::default()))
+    }
+
+    #[test]
+    fn persists_as_protobuf_and_reads_the_json_form_too() {
+        let mut q = ExportQueue::default();
+        q.push(request(), 100);
+        let json = serde_json::to_string(&q).unwrap();
+        assert!(!json.contains("resourceSpans"), "{json}");
+        let back: ExportQueue = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.front(), Some(&request()));
+        assert_eq!(back.spans(), q.spans());
+
+        let old = format!(
+            r#"{{"batches":[{}],"spans":{},"evicted_spans":0}}"#,
+            serde_json::to_string(&request()).unwrap(),
+            q.spans()
+        );
+        let back: ExportQueue = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.front(), Some(&request()));
     }
 }
