@@ -14,7 +14,8 @@
 #     its _bulk takes about 1 s per 1,000 documents, hence the smaller M), then one
 #     `mailtrace tracing --once` round that pages through them.
 # `steady` runs the daemon (default config: 60 s rounds, hold 2) while a feeder writes L
-# lines/s of live log, sampling the daemon's CPU time and RSS every 10 s for S seconds. The
+# lines/s of live log and exports over OTLP gRPC to a counting collector (`otlp-sink
+# --summary`), sampling the daemon's CPU time, RSS and state size every 10 s for S seconds. The
 # source is a followed syslog file (default) or osmem-server, which on a small machine is
 # itself the bottleneck well before 1,000 documents/s.
 #
@@ -98,12 +99,12 @@ if [ "$MODE" = steady ]; then
   MSGS=$(python3 -c "print(int($LPS / 24 * ($SECONDS_STEADY + 120)))")
   if [ "$SOURCE" = opensearch ]; then
     start_osmem
-    trap 'kill $(pgrep -P ${FEED_PID:-0}) $OSMEM_PID ${FEED_PID:-} ${DAEMON_PID:-} 2>/dev/null; wait; rm -rf "$WORK" "$OSMEM_OUT"' EXIT
+    trap 'kill $(pgrep -P ${FEED_PID:-0}) $OSMEM_PID ${FEED_PID:-} ${DAEMON_PID:-} ${SINK_PID:-} 2>/dev/null; wait; rm -rf "$WORK" "$OSMEM_OUT"' EXIT
     daemon_config "$WORK/config.yaml" 60 2 "$WORK/state"
     ("$BIN" gen-load --messages "$MSGS" --rate "$RATE" --start "$(date +%s)" --format ndjson \
        | python3 scripts/bench_feed.py feed "$OSMEM_URL" mail) &
   else
-    trap 'kill $(pgrep -P ${FEED_PID:-0}) ${FEED_PID:-} ${DAEMON_PID:-} 2>/dev/null; wait; rm -rf "$WORK"' EXIT
+    trap 'kill $(pgrep -P ${FEED_PID:-0}) ${FEED_PID:-} ${DAEMON_PID:-} ${SINK_PID:-} 2>/dev/null; wait; rm -rf "$WORK"' EXIT
     cat >"$WORK/config.yaml" <<YAML
 method: file
 log_level: WARNING
@@ -119,7 +120,11 @@ YAML
   fi
   FEED_PID=$!
   sleep 5
-  "$BIN" -c "$WORK/config.yaml" tracing -o /dev/null &
+  # Export over OTLP gRPC, as deployed, to a collector that only counts what it receives.
+  SINK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$BIN" otlp-sink --listen "127.0.0.1:$SINK_PORT" --summary "$WORK/sink.json" 2>/dev/null &
+  SINK_PID=$!
+  "$BIN" -c "$WORK/config.yaml" tracing --otel-endpoint "http://127.0.0.1:$SINK_PORT" &
   DAEMON_PID=$!
   tick=$(getconf CLK_TCK)
   echo "steady: $LPS lines/s into $SOURCE, daemon pid $DAEMON_PID, sleep_seconds 60, hold_rounds 2"
@@ -135,6 +140,8 @@ YAML
     python3 -c "d=$t-$t0; c=($c-$c0)/$tick; print(f'{d:8.0f} {c:7.2f} {100*c/d:6.2f}% {$rss/1024:7.1f} {$st/1048576:7.1f}')"
   done
   echo "peak RSS: $(awk '/VmHWM/ {print $2/1024 " MB"}' /proc/$DAEMON_PID/status)"
+  echo "collector received: $(cat "$WORK/sink.json" 2>/dev/null)"
+  kill "$SINK_PID" 2>/dev/null || true
   [ "$SOURCE" = file ] && echo "lines written: $(wc -l <"$WORK/mail.log")"
   exit 0
 fi
