@@ -19,7 +19,7 @@ MINUTES=${1:-30}
 RATE=${2:-200}
 SOURCE=${3:-opensearch}
 WORK=$(mktemp -d /tmp/mailtrace-soak.XXXXXX)
-BIN=$REPO/target/release/mailtrace
+BIN=${MAILTRACE_BIN:-$REPO/target/release/mailtrace}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
