@@ -126,9 +126,10 @@ pub fn hint_paths(m: &Mapping) -> [&String; 8] {
 pub struct PathTrie {
     /// Byte → its class; 0 for bytes in no path.
     class: [u16; 256],
-    /// Classes including 0: the width of a row of `next`.
-    classes: usize,
-    /// `next[node * classes + class]`: the child node + 1, or 0 for none.
+    /// log2 of the width of a row of `next` (classes including 0, rounded up to a power of
+    /// two: a shift, not a multiplication, on the walk's critical path).
+    shift: u32,
+    /// `next[node << shift | class]`: the child node + 1, or 0 for none.
     next: Vec<u32>,
     /// Per node: `ENDS_PATH`, `ENDS_HINT`.
     flags: Vec<u8>,
@@ -150,10 +151,12 @@ impl PathTrie {
                 }
             }
         }
+        let shift = classes.next_power_of_two().trailing_zeros();
+        let width = 1usize << shift;
         let mut trie = PathTrie {
             class,
-            classes,
-            next: vec![0; classes],
+            shift,
+            next: vec![0; width],
             flags: vec![0],
         };
         for (p, hint) in paths {
@@ -164,9 +167,8 @@ impl PathTrie {
                     None => {
                         let child = trie.flags.len();
                         trie.flags.push(0);
-                        trie.next.extend(std::iter::repeat_n(0, classes));
-                        trie.next[at * classes + trie.class[b as usize] as usize] =
-                            child as u32 + 1;
+                        trie.next.extend(std::iter::repeat_n(0, width));
+                        trie.next[at << shift | trie.class[b as usize] as usize] = child as u32 + 1;
                         child
                     }
                 };
@@ -215,7 +217,7 @@ impl PathTrie {
         if class == 0 {
             return None;
         }
-        let next = *self.next.get(at * self.classes + class)?;
+        let next = *self.next.get(at << self.shift | class)?;
         (next as usize).checked_sub(1)
     }
 }
