@@ -73,6 +73,8 @@ struct SparsePlan {
     wanted: sparse::PathTrie,
     /// `mapping` without the hint fields, for documents that cannot have any.
     without_hints: Mapping,
+    /// Where the mapped fields sit, for reading plain documents without a tree (`fields`).
+    fields: Option<fields::FieldPlan>,
 }
 
 /// What an ndjson line gave.
@@ -103,9 +105,11 @@ impl DocumentContext {
         ] {
             p.clear();
         }
+        let wanted = sparse::wanted_paths(&os.mapping);
         Ok(DocumentContext {
             sparse: Box::new(SparsePlan {
-                wanted: sparse::wanted_paths(&os.mapping),
+                fields: fields::FieldPlan::new(&os.mapping, &wanted),
+                wanted,
                 without_hints,
             }),
             mapping: os.mapping.clone(),
@@ -119,7 +123,20 @@ impl DocumentContext {
     /// One ndjson line (a document or a search hit) to a record, decoding only what the
     /// mapping reaches. Same result as `serde_json::from_str` + `facility_matches` + `map`.
     pub fn map_line(&self, line: &str) -> LineOutcome {
-        let Some(decoded) = sparse::decode(line, &self.sparse.wanted) else {
+        if let Some(plan) = &self.sparse.fields {
+            if let Some(outcome) = fields::map_line(self, plan, line) {
+                return outcome;
+            }
+        }
+        self.map_line_tree(line)
+    }
+
+    /// `map_line` through a `SparseDoc` (the scanner's, or serde_json's when the scanner
+    /// declines): any document shape, and the reference the tree-less way is tested against.
+    pub fn map_line_tree(&self, line: &str) -> LineOutcome {
+        let decoded = scan::decode(line, &self.sparse.wanted)
+            .or_else(|| sparse::decode(line, &self.sparse.wanted));
+        let Some(decoded) = decoded else {
             return self.map_line_slowly(line);
         };
         let doc = decoded.doc;
@@ -538,6 +555,8 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+mod fields;
+pub mod scan;
 pub mod sparse;
 
 #[cfg(test)]

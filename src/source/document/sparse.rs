@@ -85,10 +85,7 @@ pub fn wanted_paths(m: &Mapping) -> PathTrie {
         &m.timestamp,
         &m.service,
     ];
-    let mut trie = PathTrie {
-        nodes: vec![TrieNode::default()],
-    };
-    trie.insert("_id", false);
+    let mut paths = vec![("_id".to_string(), false)];
     let all = record.into_iter().map(|p| (p, false));
     for (p, hint) in all.chain(hint_paths(m).into_iter().map(|p| (p, true))) {
         if p.is_empty() {
@@ -96,11 +93,11 @@ pub fn wanted_paths(m: &Mapping) -> PathTrie {
         }
         let base = p.strip_suffix(".keyword").filter(|b| !b.is_empty());
         for q in std::iter::once(p.as_str()).chain(base) {
-            trie.insert(q, hint);
-            trie.insert(&format!("_source.{q}"), hint);
+            paths.push((q.to_string(), hint));
+            paths.push((format!("_source.{q}"), hint));
         }
     }
-    trie
+    PathTrie::new(&paths)
 }
 
 /// The optional hint fields' paths (`FieldHints`).
@@ -121,48 +118,112 @@ pub fn hint_paths(m: &Mapping) -> [&String; 8] {
 /// the current node ends on a node that ends a path (the value itself may be read) or has a
 /// `.` edge (the walk goes on inside the value from there). Keys may hold dots themselves
 /// (`"host.name"`): the walk does not care where the key boundaries fall.
-#[derive(Debug, Clone, Default)]
+///
+/// Every key of every document walks it, so it is a flat transition table over byte
+/// classes (the few bytes that occur in some path; all others lead nowhere) rather than
+/// nodes with edge lists: one lookup per byte, no pointer chasing.
+#[derive(Debug, Clone)]
 pub struct PathTrie {
-    nodes: Vec<TrieNode>,
+    /// Byte → its class; 0 for bytes in no path.
+    class: [u16; 256],
+    /// log2 of the width of a row of `next` (classes including 0, rounded up to a power of
+    /// two: a shift, not a multiplication, on the walk's critical path).
+    shift: u32,
+    /// `next[node << shift | class]`: the child node + 1, or 0 for none.
+    next: Vec<u32>,
+    /// Per node: `ENDS_PATH`, `ENDS_HINT`.
+    flags: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct TrieNode {
-    /// (byte, child node); a handful at most, so a list beats a map.
-    edges: Vec<(u8, u32)>,
-    ends_path: bool,
-    /// Ends the path of a hint field.
-    ends_hint: bool,
-}
+const ENDS_PATH: u8 = 1;
+/// Ends the path of a hint field.
+const ENDS_HINT: u8 = 2;
 
 impl PathTrie {
-    fn insert(&mut self, path: &str, hint: bool) {
-        let mut at = 0usize;
-        for &b in path.as_bytes() {
-            at = match self.step(at, b) {
-                Some(next) => next,
-                None => {
-                    self.nodes.push(TrieNode::default());
-                    let next = self.nodes.len() - 1;
-                    self.nodes[at].edges.push((b, next as u32));
-                    next
+    fn new(paths: &[(String, bool)]) -> Self {
+        let mut class = [0u16; 256];
+        let mut classes = 1usize;
+        for (p, _) in paths {
+            for &b in p.as_bytes() {
+                if class[b as usize] == 0 {
+                    class[b as usize] = classes as u16;
+                    classes += 1;
                 }
-            };
+            }
         }
-        self.nodes[at].ends_path = true;
-        self.nodes[at].ends_hint |= hint;
+        let shift = classes.next_power_of_two().trailing_zeros();
+        let width = 1usize << shift;
+        let mut trie = PathTrie {
+            class,
+            shift,
+            next: vec![0; width],
+            flags: vec![0],
+        };
+        for (p, hint) in paths {
+            let mut at = 0usize;
+            for &b in p.as_bytes() {
+                at = match trie.step(at, b) {
+                    Some(next) => next,
+                    None => {
+                        let child = trie.flags.len();
+                        trie.flags.push(0);
+                        trie.next.extend(std::iter::repeat_n(0, width));
+                        trie.next[at << shift | trie.class[b as usize] as usize] = child as u32 + 1;
+                        child
+                    }
+                };
+            }
+            trie.flags[at] |= ENDS_PATH | if *hint { ENDS_HINT } else { 0 };
+        }
+        trie
+    }
+
+    /// Where member `key` of the object at node `at` leads: the node inside its value (or
+    /// `LEAF` when its value is read but not entered), and whether a hint field's path ends
+    /// there; `None` when no path enters it.
+    pub(super) fn member(&self, at: usize, key: &str) -> Option<(usize, bool)> {
+        let mut at = at;
+        for &b in key.as_bytes() {
+            at = self.step(at, b)?;
+        }
+        let inside = self.step(at, b'.');
+        let flags = self.flags[at];
+        if flags & ENDS_PATH == 0 && inside.is_none() {
+            return None;
+        }
+        Some((inside.unwrap_or(LEAF), flags & ENDS_HINT != 0))
+    }
+
+    /// The node `key` leads to from node `at` (no `.` appended).
+    pub(super) fn walk(&self, at: usize, key: &str) -> Option<usize> {
+        key.bytes().try_fold(at, |at, b| self.step(at, b))
+    }
+
+    /// The node inside the value of a member ending on `node`, if some path goes on.
+    pub(super) fn inside(&self, node: usize) -> Option<usize> {
+        self.step(node, b'.')
+    }
+
+    pub(super) fn ends_path(&self, node: usize) -> bool {
+        self.flags[node] & ENDS_PATH != 0
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.flags.len()
     }
 
     fn step(&self, at: usize, b: u8) -> Option<usize> {
-        self.nodes[at]
-            .edges
-            .iter()
-            .find(|e| e.0 == b)
-            .map(|e| e.1 as usize)
+        let class = self.class[b as usize] as usize;
+        if class == 0 {
+            return None;
+        }
+        let next = *self.next.get(at << self.shift | class)?;
+        (next as usize).checked_sub(1)
     }
 }
 
 /// A decoded line.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decoded<'a> {
     pub doc: SparseDoc<'a>,
     /// Some member sat where a hint field's path ends. When false, every hint lookup is
@@ -200,28 +261,17 @@ struct Want<'p> {
 impl Want<'_> {
     /// The walk inside member `key`; `None` when no path enters it.
     fn member(&self, key: &str) -> Option<Self> {
-        let mut at = self.at;
-        for &b in key.as_bytes() {
-            at = self.trie.step(at, b)?;
-        }
-        let inside = self.trie.step(at, b'.');
-        let node = &self.trie.nodes[at];
-        if !node.ends_path && inside.is_none() {
-            return None;
-        }
-        if node.ends_hint {
+        let (at, hint) = self.trie.member(self.at, key)?;
+        if hint {
             self.saw_hint.set(true);
         }
-        Some(Want {
-            at: inside.unwrap_or(LEAF),
-            ..*self
-        })
+        Some(Want { at, ..*self })
     }
 }
 
 /// Position of a member read only as a value: no path goes on inside it, so its members
 /// are skipped (it is never passed to `step`).
-const LEAF: usize = usize::MAX;
+pub(super) const LEAF: usize = usize::MAX;
 
 impl<'de> DeserializeSeed<'de> for Want<'_> {
     type Value = SparseDoc<'de>;

@@ -1,0 +1,273 @@
+//! The fastest way from an ndjson line to a `LogRecord`: for documents of the plain shape
+//! (mapped fields as strings inside plain objects, each reachable one way only), read the
+//! mapped strings straight off the line, with no tree at all.
+//!
+//! `document::lookup` searches a tree: nested objects first, flat dotted keys next, the last
+//! of repeated keys, through one-element arrays, `null` as absent, `.keyword` as fallback.
+//! On a document where no member is reached twice along the wanted paths (trie node), no
+//! array sits on them and every value read is a string, that search has exactly one answer:
+//! the single member whose key chain spells the path. So the scanner records the strings at
+//! path ends and refuses (`None`) everything else — repeats, arrays, numbers, `null`s,
+//! objects where a value is read, any error — for the tree-based path to decide as before.
+
+use std::borrow::Cow;
+
+use super::scan::Scanner;
+use super::sparse::{PathTrie, LEAF};
+use super::{parse_timestamp, DocumentContext, LineOutcome};
+use crate::config::Mapping;
+use crate::record::{FieldHints, LogRecord};
+
+/// Wanted-path nodes tracked for repeats: beyond this many the plan is not used.
+const MAX_NODES: usize = 512;
+
+/// Strings found at path ends per line; more than this and the line goes the tree way.
+const MAX_FOUND: usize = 16;
+
+/// Where each mapped field may sit, as trie nodes (the path, then its `.keyword`-less form),
+/// for a bare document and for a search hit's `_source`.
+#[derive(Debug, Clone)]
+pub(super) struct FieldPlan {
+    timestamp: Candidates,
+    hostname: Candidates,
+    service: Candidates,
+    message: Candidates,
+    facility: Candidates,
+    /// `FieldHints` in field order, `mail_id` last (it stands in for `queueid`).
+    hints: [Candidates; 8],
+    /// The `_source` node and the `_id` node.
+    source: Option<usize>,
+    id: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Candidates {
+    bare: [Option<usize>; 2],
+    hit: [Option<usize>; 2],
+}
+
+impl FieldPlan {
+    /// `None` when the trie is too large for the repeat tracking.
+    pub(super) fn new(m: &Mapping, trie: &PathTrie) -> Option<Self> {
+        if trie.len() > MAX_NODES {
+            return None;
+        }
+        let candidates = |p: &String| {
+            let mut c = Candidates::default();
+            if p.is_empty() {
+                return c;
+            }
+            let base = p.strip_suffix(".keyword").filter(|b| !b.is_empty());
+            for (i, q) in std::iter::once(p.as_str()).chain(base).enumerate() {
+                c.bare[i] = trie.walk(0, q);
+                c.hit[i] = trie.walk(0, &format!("_source.{q}"));
+            }
+            c
+        };
+        Some(FieldPlan {
+            timestamp: candidates(&m.timestamp),
+            hostname: candidates(&m.hostname),
+            service: candidates(&m.service),
+            message: candidates(&m.message),
+            facility: candidates(&m.facility),
+            hints: [
+                &m.queueid,
+                &m.queued_as,
+                &m.message_id,
+                &m.relay_host,
+                &m.relay_ip,
+                &m.relay_port,
+                &m.smtp_code,
+                &m.mail_id,
+            ]
+            .map(candidates),
+            source: trie.walk(0, "_source"),
+            id: trie.walk(0, "_id"),
+        })
+    }
+}
+
+/// What a member at a path end held.
+enum Found<'a> {
+    Str(Cow<'a, str>),
+    Object,
+    /// Number, bool, null: the tree way knows how these map.
+    Other,
+}
+
+/// The members of one line at wanted-path nodes.
+struct Line<'a> {
+    found: [Option<(usize, Found<'a>)>; MAX_FOUND],
+    count: usize,
+    /// Nodes a member was reached at, to refuse repeats.
+    seen: [u64; MAX_NODES / 64],
+}
+
+impl<'a> Line<'a> {
+    fn get(&self, node: usize) -> Option<&Found<'a>> {
+        self.found[..self.count]
+            .iter()
+            .flatten()
+            .find(|(n, _)| *n == node)
+            .map(|(_, f)| f)
+    }
+
+    /// The string a lookup finds: `Ok(None)` when it finds nothing, `Err` when it would find
+    /// something other than a string.
+    fn value(&self, c: &Candidates, hit: bool) -> Result<Option<&str>, ()> {
+        let nodes = if hit { &c.hit } else { &c.bare };
+        for node in nodes.iter().flatten() {
+            match self.get(*node) {
+                None => continue,
+                Some(Found::Str(s)) => return Ok(Some(s)),
+                Some(_) => return Err(()),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// `map_line` for plain documents; `None`: let the tree way decide.
+pub(super) fn map_line(ctx: &DocumentContext, plan: &FieldPlan, line: &str) -> Option<LineOutcome> {
+    let trie = &ctx.sparse.wanted;
+    let mut s = Scanner::new(line, trie);
+    let mut found = Line {
+        found: Default::default(),
+        count: 0,
+        seen: [0; MAX_NODES / 64],
+    };
+    s.ws();
+    s.expect(b'{')?;
+    object(&mut s, trie, plan.source, 0, &mut found)?;
+    s.ws();
+    if s.peek().is_some() {
+        return None;
+    }
+    let hit = plan
+        .source
+        .is_some_and(|n| matches!(found.get(n), Some(Found::Object)));
+    let m = &ctx.mapping;
+    if !m.facility.is_empty() && !ctx.facility_value.is_empty() {
+        match found.value(&plan.facility, hit).ok()? {
+            Some(f) if f.trim().eq_ignore_ascii_case(&ctx.facility_value) => {}
+            _ => return Some(LineOutcome::Filtered),
+        }
+    }
+    let source_id = match plan.id.filter(|_| hit).and_then(|n| found.get(n)) {
+        None => None,
+        Some(Found::Str(id)) => (!id.is_empty()).then(|| id.to_string()),
+        Some(_) => return None,
+    };
+    // Anything missing or unusable is an error, whose text the tree way writes.
+    let ts = found.value(&plan.timestamp, hit).ok()??;
+    let timestamp_ns = parse_timestamp(ts, &ctx.zone)?;
+    let host = found.value(&plan.hostname, hit).ok()??.trim();
+    let service = found.value(&plan.service, hit).ok()??.trim();
+    if host.is_empty() || service.is_empty() {
+        return None;
+    }
+    let message = found.value(&plan.message, hit).ok()??;
+    let hint = |i: usize| -> Result<Option<String>, ()> {
+        let v = found.value(&plan.hints[i], hit)?;
+        Ok(v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string))
+    };
+    let queue_id = match hint(0).ok()? {
+        Some(q) => Some(q),
+        None => hint(7).ok()?,
+    };
+    let hints = FieldHints {
+        queue_id,
+        queued_as: hint(1).ok()?,
+        message_id: hint(2).ok()?,
+        relay_host: hint(3).ok()?,
+        relay_ip: hint(4).ok()?,
+        relay_port: hint(5).ok()?,
+        smtp_code: hint(6).ok()?,
+    };
+    Some(LineOutcome::Record(LogRecord {
+        timestamp_ns,
+        host: host.to_string(),
+        service: service.to_string(),
+        message: message.trim_end_matches(['\n', '\r']).to_string(),
+        source_id,
+        hints,
+    }))
+}
+
+/// Members of an object at trie node `at` (`{` consumed), recording path ends and what
+/// `_source` is. Recursion follows wanted paths only, so its depth is bounded by the mapping,
+/// not the document.
+fn object<'a>(
+    s: &mut Scanner<'a, '_>,
+    trie: &PathTrie,
+    source: Option<usize>,
+    at: usize,
+    line: &mut Line<'a>,
+) -> Option<()> {
+    s.ws();
+    if s.peek()? == b'}' {
+        s.pos += 1;
+        return Some(());
+    }
+    loop {
+        s.expect(b'"')?;
+        let key = s.string()?;
+        s.expect(b':')?;
+        s.ws();
+        match trie.walk(at, &key) {
+            Some(node) if trie.ends_path(node) || trie.inside(node).is_some() => {
+                let (word, bit) = (node / 64, 1u64 << (node % 64));
+                if line.seen[word] & bit != 0 {
+                    return None;
+                }
+                line.seen[word] |= bit;
+                let value = match s.peek()? {
+                    b'{' => {
+                        s.pos += 1;
+                        match trie.inside(node) {
+                            Some(inside) => object(s, trie, source, inside, line)?,
+                            // Read as a value: its keys are checked as serde_json checks them.
+                            None => {
+                                s.pos -= 1;
+                                s.value(LEAF)?;
+                            }
+                        }
+                        Found::Object
+                    }
+                    b'"' => {
+                        s.pos += 1;
+                        Found::Str(s.string()?)
+                    }
+                    // Lookups see through one-element arrays: the tree way.
+                    b'[' => return None,
+                    _ => {
+                        s.value(LEAF)?;
+                        Found::Other
+                    }
+                };
+                if trie.ends_path(node) || Some(node) == source {
+                    if line.count == MAX_FOUND {
+                        return None;
+                    }
+                    line.found[line.count] = Some((node, value));
+                    line.count += 1;
+                }
+            }
+            _ => s.skip_value()?,
+        }
+        s.ws();
+        match s.peek()? {
+            b',' => s.pos += 1,
+            b'}' => {
+                s.pos += 1;
+                return Some(());
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
