@@ -66,17 +66,19 @@ mod as_protobuf {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message as _;
     use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::ser::SerializeSeq as _;
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(
         q: &VecDeque<ExportTraceServiceRequest>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let encoded: Vec<String> = q
-            .iter()
-            .map(|r| STANDARD.encode(r.encode_to_vec()))
-            .collect();
-        encoded.serialize(s)
+        // One request at a time: the queue can hold a whole round's spans.
+        let mut seq = s.serialize_seq(Some(q.len()))?;
+        for r in q {
+            seq.serialize_element(&STANDARD.encode(r.encode_to_vec()))?;
+        }
+        seq.end()
     }
 
     #[derive(Deserialize)]
