@@ -61,17 +61,18 @@ pub fn hop_span_id(message_id: &str, host: &str, queue_id: &str) -> SpanId {
     ])
 }
 
-/// Identity of a delivery attempt; also the prefix of its stages' identities.
+/// Identity of a delivery attempt; also the prefix of its stages' identities. Recipients
+/// are owned or borrowed strings (`R`), whichever the caller holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptIdentity<'a> {
+pub struct AttemptIdentity<'a, R: AsRef<str> = String> {
     pub message_id: &'a str,
     pub host: &'a str,
     pub queue_id: &'a str,
     pub timestamp_ns: i64,
-    pub recipients: &'a [String],
+    pub recipients: &'a [R],
 }
 
-impl AttemptIdentity<'_> {
+impl<R: AsRef<str>> AttemptIdentity<'_, R> {
     /// Hashes the identity straight into SipHash (the same bytes `span_id` would get from
     /// the joined parts, without building them: this runs for every attempt and stage).
     fn hash_with_tail(&self, tag: &[u8], tail: Option<&str>) -> SpanId {
@@ -89,7 +90,7 @@ impl AttemptIdentity<'_> {
             if i > 0 {
                 h.write(b",");
             }
-            h.write(r.as_bytes());
+            h.write(r.as_ref().as_bytes());
         }
         if let Some(t) = tail {
             h.write(&[SEP]);
