@@ -630,8 +630,9 @@ impl<'a> HopContext<'a> {
         emit(&span);
 
         // The stages reuse the attempt's view: same service and trace, no events.
+        let stage_ids = identity.stage_ids();
         for ((name, secs), (s_start, s_end)) in stages.iter().zip(windows) {
-            span.span_id = identity.stage_span_id(name);
+            span.span_id = stage_ids.span_id(name);
             span.parent_span_id = Some(attempt_id);
             span.name = Name::Plain(name);
             span.kind = span::SpanKind::Internal;
