@@ -156,16 +156,22 @@ fn put_any_value(buf: &mut Vec<u8>, v: &Value) {
 const KV_KEY: u32 = 1;
 const KV_VALUE: u32 = 2;
 
+/// Body length of a `KeyValue` whose `AnyValue` has `value_len` bytes.
+fn key_value_len_with(a: &Attr, value_len: usize) -> usize {
+    opt_bytes_len(KV_KEY, a.key.as_bytes()) + len_field_len(KV_VALUE, value_len)
+}
+
 /// Body length of a `KeyValue`.
 pub fn key_value_len(a: &Attr) -> usize {
-    opt_bytes_len(KV_KEY, a.key.as_bytes()) + len_field_len(KV_VALUE, any_value_len(&a.value))
+    key_value_len_with(a, any_value_len(&a.value))
 }
 
 /// A `KeyValue` as field `tag` of its parent.
 pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
-    put_len_prefix(buf, tag, key_value_len(a));
+    let value_len = any_value_len(&a.value);
+    put_len_prefix(buf, tag, key_value_len_with(a, value_len));
     put_opt_bytes(buf, KV_KEY, a.key.as_bytes());
-    put_len_prefix(buf, KV_VALUE, any_value_len(&a.value));
+    put_len_prefix(buf, KV_VALUE, value_len);
     put_any_value(buf, &a.value);
 }
 
