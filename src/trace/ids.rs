@@ -116,7 +116,7 @@ pub struct StageIds(SipHasher24);
 
 impl StageIds {
     pub fn span_id(&self, stage: &str) -> SpanId {
-        let mut h = self.0.clone();
+        let mut h = self.0;
         h.write(&[SEP]);
         h.write(stage.as_bytes());
         finish(h)
