@@ -7,7 +7,9 @@
 //! - `decode`: lines → `LogRecord` (ndjson documents through the default mapping, or syslog);
 //! - `parse`: + `parse::parse_record`;
 //! - `correlate`: + the correlator in log-time rounds, as `replay` streams (messages dropped);
-//! - `otlp`: + spans, requests and protobuf encoding (what `replay --discard` does).
+//! - `otlp`: + requests encoded straight from the messages (what `replay --discard` does);
+//! - `otlp-prost`: + requests built as prost structs, then encoded (the model the JSON
+//!   exporter and the daemon's queue use), to compare.
 //!
 //! Prints one line: stage, lines, CPU seconds of this thread, lines per CPU-second, wall
 //! seconds, peak RSS. CPU time rather than wall time: the machines this runs on are shared.
@@ -22,6 +24,11 @@ use mailtrace::parse::{parse_record, syslog::SyslogContext};
 use mailtrace::source::document::DocumentContext;
 use mailtrace::source::replay::{read_input, Input, InputFormat, ReadContext, ReadStats};
 use mailtrace::trace::model::ModelOptions;
+use mailtrace::trace::request::RequestEncoder;
+
+// The allocator `mailtrace` itself uses, so stages cost what they cost in `replay`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -31,7 +38,9 @@ fn main() {
     let (stage, file) = match args.as_slice() {
         [s, f, ..] => (s.as_str(), PathBuf::from(f)),
         _ => {
-            eprintln!("usage: pipeline decode|parse|correlate|otlp FILE [ndjson|syslog]");
+            eprintln!(
+                "usage: pipeline decode|parse|correlate|otlp|otlp-prost FILE [ndjson|syslog]"
+            );
             std::process::exit(2);
         }
     };
@@ -50,15 +59,27 @@ fn main() {
     let mut rounds = LogRounds::new(cfg.tracing.sleep_seconds as i64 * 1_000_000_000, &ccfg);
     let model = ModelOptions::default();
     let mut buf = Vec::new();
+    let mut encoder = RequestEncoder::new(DEFAULT_SPANS_PER_REQUEST);
     let (mut parsed, mut messages, mut bytes) = (0u64, 0u64, 0u64);
     let mut encode = |released: Vec<mailtrace::correlate::Message>| {
         messages += released.len() as u64;
-        if stage == "otlp" {
-            for req in requests_for(&released, &model, DEFAULT_SPANS_PER_REQUEST) {
-                buf.clear();
-                prost::Message::encode(&req, &mut buf).expect("encode");
-                bytes += buf.len() as u64;
+        match stage {
+            "otlp" => {
+                // As `replay --discard` does: each round's messages in requests of their own.
+                let _ = encoder.encode_all(&released, &model, |encoder, req| {
+                    bytes += req.bytes.len() as u64;
+                    encoder.recycle(req);
+                    Ok::<_, ()>(())
+                });
             }
+            "otlp-prost" => {
+                for req in requests_for(&released, &model, DEFAULT_SPANS_PER_REQUEST) {
+                    buf.clear();
+                    prost::Message::encode(&req, &mut buf).expect("encode");
+                    bytes += buf.len() as u64;
+                }
+            }
+            _ => {}
         }
     };
 
@@ -77,7 +98,7 @@ fn main() {
         }
     })
     .expect("read the input");
-    if stage == "correlate" || stage == "otlp" {
+    if matches!(stage, "correlate" | "otlp" | "otlp-prost") {
         encode(correlator.drain());
     }
     let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;

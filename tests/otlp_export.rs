@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use common::otlp_receiver::{flatten, OtlpReceiver};
 use common::sample_message;
+use mailtrace::engine::requests_for;
 use mailtrace::export::otlp::{split_request, ExportError, OtlpConfig, OtlpExporter};
 use mailtrace::trace::model::{build_spans, to_request, ModelOptions};
+use mailtrace::trace::request::encode_requests;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 const SECRET: &str = "Bearer top-s3cret-token";
@@ -164,4 +166,24 @@ async fn https_to_a_plaintext_receiver_is_an_error_not_a_panic() {
     };
     let err = OtlpExporter::connect(missing_ca).await.unwrap_err();
     assert!(err.to_string().contains("CA file"), "{err}");
+}
+
+#[tokio::test]
+async fn encoded_requests_arrive_as_the_model_built_them() {
+    let rx = OtlpReceiver::start().await;
+    // A retry resends the same encoded bytes.
+    rx.fail_next(1, tonic::Code::Unavailable);
+    let exporter = OtlpExporter::connect(config(rx.endpoint())).await.unwrap();
+    let messages = [sample_message(), sample_message()];
+    let model = ModelOptions::default();
+    let encoded = encode_requests(&messages, &model, 20);
+    assert_eq!(encoded.len(), 2, "one message per request at 20 spans");
+    for req in encoded {
+        exporter.export_encoded(req).await.unwrap();
+    }
+    assert_eq!(rx.requests(), requests_for(&messages, &model, 20));
+    let md = &rx.metadata()[0];
+    let get = |k: &str| md.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("grpc-encoding"), Some("gzip"));
+    assert_eq!(get("authorization"), Some(SECRET));
 }

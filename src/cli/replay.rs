@@ -27,6 +27,7 @@ use mailtrace::parse::time::Zone;
 use mailtrace::source::document::DocumentContext;
 use mailtrace::source::replay::{try_read_input, Input, InputFormat, ReadContext, ReadStats};
 use mailtrace::trace::model::ModelOptions;
+use mailtrace::trace::request::RequestEncoder;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -217,17 +218,21 @@ enum ReplaySink {
     Grpc {
         rt: tokio::runtime::Runtime,
         exporter: Box<OtlpExporter>,
+        encoder: Box<RequestEncoder>,
         endpoint: String,
     },
     /// Encode the protobuf and drop it: the whole pipeline without a peer (benchmarks).
-    Discard { buf: Vec<u8>, bytes: u64 },
+    Discard {
+        encoder: Box<RequestEncoder>,
+        bytes: u64,
+    },
 }
 
 impl ReplaySink {
     fn open(cfg: &Config, args: &ReplayArgs) -> Result<Self> {
         if args.discard {
             return Ok(ReplaySink::Discard {
-                buf: Vec::new(),
+                encoder: Box::new(RequestEncoder::new(DEFAULT_SPANS_PER_REQUEST)),
                 bytes: 0,
             });
         }
@@ -257,6 +262,7 @@ impl ReplaySink {
         Ok(ReplaySink::Grpc {
             rt,
             exporter: Box::new(exporter),
+            encoder: Box::new(RequestEncoder::new(DEFAULT_SPANS_PER_REQUEST)),
             endpoint,
         })
     }
@@ -272,20 +278,33 @@ impl ReplaySink {
             return Ok(());
         }
         totals.0 += messages.len();
-        for req in requests_for(messages, model, DEFAULT_SPANS_PER_REQUEST) {
-            totals.1 += count_spans(&req);
-            match self {
-                ReplaySink::Json { writer, path } => writer
-                    .write(&req)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                ReplaySink::Grpc { rt, exporter, .. } => {
-                    rt.block_on(exporter.export(req))?;
+        match self {
+            ReplaySink::Json { writer, path } => {
+                for req in requests_for(messages, model, DEFAULT_SPANS_PER_REQUEST) {
+                    totals.1 += count_spans(&req);
+                    writer
+                        .write(&req)
+                        .with_context(|| format!("writing {}", path.display()))?;
                 }
-                ReplaySink::Discard { buf, bytes } => {
-                    buf.clear();
-                    prost::Message::encode(&req, buf).context("encoding a request")?;
-                    *bytes += buf.len() as u64;
-                }
+            }
+            // Protobuf goes out encoded straight from the messages (`trace::request`).
+            ReplaySink::Grpc {
+                rt,
+                exporter,
+                encoder,
+                ..
+            } => encoder.encode_all(messages, model, |_, req| {
+                totals.1 += req.spans;
+                rt.block_on(exporter.export_encoded(req))?;
+                Ok::<_, anyhow::Error>(())
+            })?,
+            ReplaySink::Discard { encoder, bytes } => {
+                encoder.encode_all(messages, model, |encoder, req| {
+                    totals.1 += req.spans;
+                    *bytes += req.bytes.len() as u64;
+                    encoder.recycle(req);
+                    Ok::<_, anyhow::Error>(())
+                })?
             }
         }
         Ok(())

@@ -11,13 +11,19 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use tonic::codec::CompressionEncoding;
+use prost::bytes::BufMut;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::codegen::{Bytes, GrpcMethod};
 use tonic::metadata::{AsciiMetadataValue, MetadataKey, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Code;
+
+pub use crate::trace::request::EncodedRequest;
 
 /// Default size limit of one request, in spans (`split_request`): well under the 4 MiB gRPC
 /// message limit of collectors even with 100 log-line events per hop span.
@@ -208,7 +214,15 @@ impl OtlpExporter {
         &self,
         req: ExportTraceServiceRequest,
     ) -> Result<ExportOutcome, ExportError> {
-        let mut client = TraceServiceClient::new(self.channel.clone());
+        let spans = count_spans(&req);
+        let bytes = prost::Message::encode_to_vec(&req);
+        self.export_encoded(EncodedRequest { bytes, spans }).await
+    }
+
+    /// Send one request already encoded (`trace::request`), as `export` would send it.
+    pub async fn export_encoded(&self, req: EncodedRequest) -> Result<ExportOutcome, ExportError> {
+        let payload = Bytes::from(req.bytes);
+        let mut client = tonic::client::Grpc::new(self.channel.clone());
         if self.cfg.gzip {
             client = client
                 .send_compressed(CompressionEncoding::Gzip)
@@ -217,12 +231,15 @@ impl OtlpExporter {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let mut request = tonic::Request::new(req.clone());
+            let mut request = tonic::Request::new(payload.clone());
             *request.metadata_mut() = self.headers.clone();
             request.set_timeout(self.cfg.timeout);
+            request
+                .extensions_mut()
+                .insert(GrpcMethod::new(TRACE_SERVICE, "Export"));
             // The channel timeout covers the call; this one also bounds connection setup
             // when the collector black-holes packets.
-            let call = tokio::time::timeout(self.cfg.timeout, client.export(request)).await;
+            let call = tokio::time::timeout(self.cfg.timeout, send(&mut client, request)).await;
             let status = match call {
                 Ok(Ok(resp)) => {
                     let ps = resp.into_inner().partial_success.unwrap_or_default();
@@ -274,6 +291,64 @@ impl OtlpExporter {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+const TRACE_SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// One `TraceService/Export` call with an encoded request (what the generated
+/// `TraceServiceClient::export` does, minus the encoding).
+async fn send(
+    client: &mut tonic::client::Grpc<Channel>,
+    request: tonic::Request<Bytes>,
+) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    client
+        .ready()
+        .await
+        .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+    let path = PathAndQuery::from_static(EXPORT_PATH);
+    client.unary(request, path, EncodedCodec).await
+}
+
+/// gRPC codec that sends requests already encoded as they are and decodes the response
+/// with prost.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = EncodedCodec;
+    type Decoder = EncodedCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        EncodedCodec
+    }
+}
+
+impl Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        prost::Message::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("decoding the export response: {e}")))
     }
 }
 

@@ -42,8 +42,7 @@ fn span_id(parts: &[&[u8]]) -> SpanId {
         }
         h.write(p);
     }
-    let v = h.finish();
-    if v == 0 { 1u64 } else { v }.to_be_bytes()
+    finish(h)
 }
 
 /// Root span `email.delivery` of a message.
@@ -61,20 +60,21 @@ pub fn hop_span_id(message_id: &str, host: &str, queue_id: &str) -> SpanId {
     ])
 }
 
-/// Identity of a delivery attempt; also the prefix of its stages' identities.
+/// Identity of a delivery attempt; also the prefix of its stages' identities. Recipients
+/// are owned or borrowed strings (`R`), whichever the caller holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptIdentity<'a> {
+pub struct AttemptIdentity<'a, R: AsRef<str> = String> {
     pub message_id: &'a str,
     pub host: &'a str,
     pub queue_id: &'a str,
     pub timestamp_ns: i64,
-    pub recipients: &'a [String],
+    pub recipients: &'a [R],
 }
 
-impl AttemptIdentity<'_> {
-    /// Hashes the identity straight into SipHash (the same bytes `span_id` would get from
-    /// the joined parts, without building them: this runs for every attempt and stage).
-    fn hash_with_tail(&self, tag: &[u8], tail: Option<&str>) -> SpanId {
+impl<R: AsRef<str>> AttemptIdentity<'_, R> {
+    /// SipHash fed with `tag` and the identity's fields (the same bytes `span_id` would get
+    /// from the joined parts, without building them: this runs for every attempt and stage).
+    fn hasher(&self, tag: &[u8]) -> SipHasher24 {
         let mut h = SipHasher24::new_with_key(ID_KEY);
         h.write(tag);
         for part in [self.message_id, self.host, self.queue_id] {
@@ -89,25 +89,43 @@ impl AttemptIdentity<'_> {
             if i > 0 {
                 h.write(b",");
             }
-            h.write(r.as_bytes());
+            h.write(r.as_ref().as_bytes());
         }
-        if let Some(t) = tail {
-            h.write(&[SEP]);
-            h.write(t.as_bytes());
-        }
-        let v = h.finish();
-        if v == 0 { 1u64 } else { v }.to_be_bytes()
+        h
     }
 
     /// Span ID of the attempt itself.
     pub fn span_id(&self) -> SpanId {
-        self.hash_with_tail(b"attempt", None)
+        finish(self.hasher(b"attempt"))
     }
 
     /// Span ID of one delay stage (`before_qmgr`, `queue_time`, …) of this attempt.
     pub fn stage_span_id(&self, stage: &str) -> SpanId {
-        self.hash_with_tail(b"stage", Some(stage))
+        self.stage_ids().span_id(stage)
     }
+
+    /// The stage span IDs of this attempt, hashing the identity once for all of them.
+    pub fn stage_ids(&self) -> StageIds {
+        StageIds(self.hasher(b"stage"))
+    }
+}
+
+/// Stage span IDs of one attempt (`AttemptIdentity::stage_ids`).
+#[derive(Debug, Clone)]
+pub struct StageIds(SipHasher24);
+
+impl StageIds {
+    pub fn span_id(&self, stage: &str) -> SpanId {
+        let mut h = self.0;
+        h.write(&[SEP]);
+        h.write(stage.as_bytes());
+        finish(h)
+    }
+}
+
+fn finish(h: SipHasher24) -> SpanId {
+    let v = h.finish();
+    if v == 0 { 1u64 } else { v }.to_be_bytes()
 }
 
 /// `n` in decimal, as `i64::to_string` writes it, in `buf`.

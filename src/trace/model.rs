@@ -15,20 +15,18 @@
 //! - Every span lasts at least 1 µs, stages at least 2 µs; an attempt span starts early
 //!   enough to hold its stages.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
-};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span, status, ResourceSpans, ScopeSpans, Span, Status,
-};
+use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
 
 use crate::correlate::{Hop, Message, TimedAttempt};
-use crate::parse::{AttemptStatus, Mta, NoticeKind};
-use crate::trace::ids::{self, AttemptIdentity};
+use crate::parse::{AttemptStatus, Mta};
+use crate::trace::ids::{self, AttemptIdentity, SpanId, TraceId};
+use crate::trace::view::{notice_kind_str, ns, Attr, EventView, LinkView, Name, SpanView, Value};
 
 /// `service.name` of the root span's resource.
 pub const ROOT_SERVICE: &str = "mailtrace";
@@ -126,76 +124,117 @@ fn final_hops(msg: &Message) -> Vec<usize> {
 /// All spans of one message: root first, then each hop followed by its attempts and their
 /// stages, in hop order.
 pub fn build_spans(msg: &Message, opts: &ModelOptions) -> Vec<BuiltSpan> {
-    let trace_id = ids::trace_id(&msg.message_id).to_vec();
-    let root_id = ids::root_span_id(&msg.message_id).to_vec();
-    let notice_link = msg.notice_of.as_ref().map(|o| span::Link {
-        trace_id: ids::trace_id(&o.message_id).to_vec(),
-        span_id: ids::hop_span_id(&o.message_id, &o.host, &o.queue_id).to_vec(),
-        attributes: vec![
-            kv_str("link.type", link_type(o.kind)),
-            kv_str("message.id", &o.message_id),
-            kv_str("email.queue_id", &o.queue_id),
-            kv_str("server.address", &o.host),
-        ],
-        ..Default::default()
-    });
-
     let mut out = Vec::new();
+    visit_spans(msg, opts, |v| {
+        out.push(BuiltSpan {
+            service: v.service.to_string(),
+            span: v.to_span(),
+        })
+    });
+    // The root comes last from `visit_spans`; it goes first.
+    if let Some(root) = out.pop() {
+        out.insert(0, root);
+    }
+    out
+}
+
+/// Every span of one message, as borrowed views: each hop followed by its attempts and
+/// their stages, in hop order, then the root last (its times cover all the others, so it
+/// is known only at the end). `build_spans` and `wire` both render these, so the model is
+/// defined once.
+pub fn visit_spans<'a>(msg: &'a Message, opts: &ModelOptions, mut emit: impl FnMut(&SpanView<'a>)) {
+    let trace_id = ids::trace_id(&msg.message_id);
+    let root_id = ids::root_span_id(&msg.message_id);
+    let notice_link = msg.notice_of.as_ref().map(LinkView::new);
+
+    // The root covers everything below it, whatever clock skew between hosts did.
+    let mut span_range: Option<(u64, u64)> = None;
+    let mut scratch = Scratch::default();
+    let mut emit_covered = |v: &SpanView<'a>| {
+        let (s, e) = (v.start_time_unix_nano, v.end_time_unix_nano);
+        span_range = Some(match span_range {
+            Some((lo, hi)) => (lo.min(s), hi.max(e)),
+            None => (s, e),
+        });
+        emit(v)
+    };
     for (i, hop) in msg.hops.iter().enumerate() {
         if hop.exported_before {
             // Sent with an earlier release; present only so late hops find their parent.
             continue;
         }
         let parent_id = match hop.parent.and_then(|p| msg.hops.get(p)) {
-            Some(p) => ids::hop_span_id(&msg.message_id, &p.host, &p.queue_id).to_vec(),
-            None => root_id.clone(),
+            Some(p) => ids::hop_span_id(&msg.message_id, &p.host, &p.queue_id),
+            None => root_id,
         };
-        let link = if i == 0 { notice_link.clone() } else { None };
-        build_hop(msg, hop, &trace_id, parent_id, link, opts, &mut out);
+        let link = if i == 0 { notice_link } else { None };
+        let hop_ctx = HopContext {
+            msg,
+            hop,
+            trace_id,
+            hop_id: ids::hop_span_id(&msg.message_id, &hop.host, &hop.queue_id),
+        };
+        hop_ctx.visit(parent_id, link, opts, &mut scratch, &mut emit_covered);
     }
 
-    // The root covers everything below it, whatever clock skew between hosts did.
-    let start = out.iter().map(|b| b.span.start_time_unix_nano).min();
-    let end = out.iter().map(|b| b.span.end_time_unix_nano).max();
-    let start = start.unwrap_or(0);
-    let end = end.unwrap_or(start).max(start + MIN_SPAN_NS);
+    let (start, end) = span_range.unwrap_or((0, 0));
+    let end = end.max(start + MIN_SPAN_NS);
 
     let outcome = message_outcome(msg);
-    let mut attrs = vec![kv_str("message.id", &msg.message_id)];
+    let mut attrs = scratch.attrs(vec![Attr::str("message.id", &msg.message_id)]);
     if let Some(sender) = msg.hops.first().and_then(hop_sender) {
-        attrs.push(kv_str("email.sender", sender));
+        attrs.push(Attr::str("email.sender", sender));
     }
-    attrs.push(kv_str_array("email.recipients", &root_recipients(msg)));
-    attrs.push(kv_int("email.hop_count", msg.hops.len() as i64));
-    attrs.push(kv_str("email.outcome", outcome));
+    attrs.push(Attr::strs("email.recipients", root_recipients(msg)));
+    attrs.push(Attr::int("email.hop_count", msg.hops.len() as i64));
+    attrs.push(Attr::str("email.outcome", outcome));
     if msg.incomplete {
-        attrs.push(kv_bool("email.incomplete", true));
+        attrs.push(Attr::bool("email.incomplete", true));
     }
     if let Some(o) = &msg.notice_of {
-        attrs.push(kv_str("email.notice_kind", notice_kind_str(o.kind)));
-        attrs.push(kv_str("email.notice_of", &o.message_id));
+        attrs.push(Attr::str("email.notice_kind", notice_kind_str(o.kind)));
+        attrs.push(Attr::str("email.notice_of", &o.message_id));
     }
-    let status = (outcome == "bounced").then(|| error_status(bounce_summary(msg)));
-    let root = Span {
+    let root = SpanView {
+        service: ROOT_SERVICE,
         trace_id,
         span_id: root_id,
-        name: ROOT_SPAN_NAME.to_string(),
-        kind: span::SpanKind::Internal as i32,
+        parent_span_id: None,
+        name: Name::Plain(ROOT_SPAN_NAME),
+        kind: span::SpanKind::Internal,
         start_time_unix_nano: start,
         end_time_unix_nano: end,
         attributes: attrs,
-        links: notice_link.into_iter().collect(),
-        status,
-        ..Default::default()
+        events: Vec::new(),
+        dropped_events_count: 0,
+        link: notice_link,
+        error: (outcome == "bounced").then(|| Cow::Owned(bounce_summary(msg))),
     };
-    out.insert(
-        0,
-        BuiltSpan {
-            service: ROOT_SERVICE.to_string(),
-            span: root,
-        },
-    );
-    out
+    emit(&root);
+}
+
+/// Vectors reused from one span to the next of a message (one allocation per message
+/// instead of per span).
+#[derive(Default)]
+struct Scratch<'a> {
+    attrs: Vec<Attr<'a>>,
+    events: Vec<EventView<'a>>,
+}
+
+impl<'a> Scratch<'a> {
+    /// The attribute vector, starting with `first`.
+    fn attrs(&mut self, first: impl IntoIterator<Item = Attr<'a>>) -> Vec<Attr<'a>> {
+        let mut v = std::mem::take(&mut self.attrs);
+        v.clear();
+        v.extend(first);
+        v
+    }
+
+    /// Take the vectors back from an emitted span.
+    fn recycle(&mut self, v: SpanView<'a>) {
+        self.attrs = v.attributes;
+        self.events = v.events;
+    }
 }
 
 /// Hosts keep their own clocks, and spans keep the times the logs wrote (Jaeger's skew
@@ -230,15 +269,13 @@ fn clock_skew_ns(msg: &Message, hop: &Hop) -> Option<i64> {
 }
 
 /// Recipients of the final hops (where the message left the logged hosts), else of all hops.
-fn root_recipients(msg: &Message) -> Vec<String> {
-    fn add(out: &mut Vec<String>, hop: &Hop) {
-        for r in hop.recipients() {
-            if !out.contains(&r) {
-                out.push(r);
-            }
+fn root_recipients(msg: &Message) -> Vec<&str> {
+    fn add<'a>(out: &mut Vec<&'a str>, hop: &'a Hop) {
+        for r in hop_recipients(hop) {
+            push_unique(out, r);
         }
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<&str> = Vec::new();
     for i in final_hops(msg) {
         add(&mut out, &msg.hops[i]);
     }
@@ -269,24 +306,6 @@ fn bounce_summary(msg: &Message) -> String {
     }
 }
 
-fn link_type(kind: NoticeKind) -> &'static str {
-    match kind {
-        NoticeKind::NonDelivery => "bounce_of",
-        NoticeKind::Delay => "delay_notice_of",
-        NoticeKind::Success => "success_notice_of",
-        NoticeKind::Other => "notice_of",
-    }
-}
-
-fn notice_kind_str(kind: NoticeKind) -> &'static str {
-    match kind {
-        NoticeKind::NonDelivery => "non_delivery",
-        NoticeKind::Delay => "delay",
-        NoticeKind::Success => "success",
-        NoticeKind::Other => "other",
-    }
-}
-
 fn hop_sender(hop: &Hop) -> Option<&str> {
     hop.sender
         .as_deref()
@@ -301,162 +320,331 @@ fn is_network_relay(host: &str) -> bool {
     )
 }
 
-fn build_hop(
-    msg: &Message,
-    hop: &Hop,
-    trace_id: &[u8],
-    parent_id: Vec<u8>,
-    link: Option<span::Link>,
-    opts: &ModelOptions,
-    out: &mut Vec<BuiltSpan>,
-) {
-    let hop_id = ids::hop_span_id(&msg.message_id, &hop.host, &hop.queue_id).to_vec();
-    let start = ns(hop.first_ns);
-    let end = ns(hop.last_ns).max(start + MIN_SPAN_NS);
-    let client = hop
-        .client
-        .as_deref()
-        .or(hop.arrival.as_ref().and_then(|a| a.client.as_deref()));
-    let size = hop.size.or(hop.arrival.as_ref().and_then(|a| a.size));
-
-    let mut next_hosts: Vec<String> = Vec::new();
-    let mut next_qids: Vec<String> = Vec::new();
-    for a in &hop.attempts {
-        if let Some(r) = a
-            .attempt
-            .relay
-            .as_ref()
-            .filter(|r| is_network_relay(&r.host))
-        {
-            if !next_hosts.contains(&r.host) {
-                next_hosts.push(r.host.clone());
-            }
-        }
-        if let Some(q) = &a.attempt.next_queue_id {
-            if !next_qids.contains(q) {
-                next_qids.push(q.clone());
-            }
-        }
-    }
-
-    let mut attrs = vec![
-        kv_str("server.address", &hop.host),
-        kv_str("email.queue_id", &hop.queue_id),
-        kv_str("email.mta", hop.mta.as_str()),
-    ];
-    if !next_hosts.is_empty() {
-        attrs.push(kv_str_array("email.next_host", &next_hosts));
-    }
-    if !next_qids.is_empty() {
-        attrs.push(kv_str_array("email.next_queue_id", &next_qids));
-    }
-    if let Some(s) = hop_sender(hop) {
-        attrs.push(kv_str("email.sender", s));
-    }
-    attrs.push(kv_str_array("email.recipients", &hop.recipients()));
-    if let Some(n) = hop.nrcpt {
-        attrs.push(kv_int("email.nrcpt", n as i64));
-    }
-    if let Some(s) = size {
-        attrs.push(kv_int("email.size", s as i64));
-    }
-    if let Some(c) = client {
-        attrs.push(kv_str("client.address", c));
-    }
-    if let Some(u) = &hop.sasl_username {
-        attrs.push(kv_str("email.sasl_username", u));
-    }
-    attrs.push(kv_bool("email.finished", hop.finished));
-    if let Some(skew) = clock_skew_ns(msg, hop) {
-        attrs.push(kv_double("email.clock_skew_seconds", skew as f64 / 1e9));
-    }
-    if hop.lines_dropped > 0 {
-        attrs.push(kv_int("email.lines_dropped", hop.lines_dropped as i64));
-    }
-    if let Some(qt) = hop.completed_queue_time_s {
-        attrs.push(kv_double("email.queue_time_seconds", qt));
-    }
-    if !hop.notices.is_empty() {
-        let qids: Vec<String> = hop
-            .notices
-            .iter()
-            .map(|n| n.notice_queue_id.clone())
-            .collect();
-        attrs.push(kv_str_array("email.notice_queue_ids", &qids));
-    }
-    if !hop.rejects.is_empty() {
-        // Rejections are not messages; they only explain this hop.
-        let rejects: Vec<String> = hop
-            .rejects
-            .iter()
-            .map(|r| {
-                [r.stage.as_deref(), r.code.as_deref(), r.dsn.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .chain([r.reason.as_str()])
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        attrs.push(kv_str_array("email.rejects", &rejects));
-    }
-
-    // Raw lines (capped) plus one event per notice, in time order (stable for ties).
-    let kept = hop.lines.len().min(opts.max_events_per_hop);
-    let dropped = (hop.lines.len() - kept) as u64 + hop.lines_dropped as u64;
-    let mut events: Vec<span::Event> = hop.lines[..kept]
+/// Recipients of a hop, borrowed, in `Hop::recipients` order: arrival, then attempts.
+fn hop_recipients(hop: &Hop) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    let arrival = hop.arrival.iter().flat_map(|a| a.recipients.iter());
+    let attempted = hop
+        .attempts
         .iter()
-        .map(|l| span::Event {
-            time_unix_nano: ns(l.timestamp_ns),
-            name: l.service.clone(),
-            attributes: vec![kv_str("log.line", &l.text)],
-            dropped_attributes_count: 0,
-        })
-        .collect();
-    events.extend(hop.notices.iter().map(|n| span::Event {
-        time_unix_nano: ns(n.timestamp_ns),
-        name: "email.notice".to_string(),
-        attributes: vec![
-            kv_str("email.notice_kind", notice_kind_str(n.kind)),
-            kv_str("email.notice_queue_id", &n.notice_queue_id),
-        ],
-        dropped_attributes_count: 0,
-    }));
-    events.sort_by_key(|e| e.time_unix_nano);
+        .flat_map(|a| a.attempt.recipients.iter());
+    for r in arrival.chain(attempted) {
+        push_unique(&mut out, r);
+    }
+    out
+}
 
-    let has_client = client.is_some() || hop.parent.is_some();
-    let bounced = hop.attempts.iter().any(|a| {
-        matches!(
-            a.attempt.status,
-            Some(AttemptStatus::Bounced | AttemptStatus::Expired)
-        )
-    });
-    let hop_span = Span {
-        trace_id: trace_id.to_vec(),
-        span_id: hop_id.clone(),
-        parent_span_id: parent_id,
-        name: format!("{} {}", hop.mta.as_str(), hop.host),
-        kind: if has_client {
-            span::SpanKind::Server
-        } else {
-            span::SpanKind::Internal
-        } as i32,
-        start_time_unix_nano: start,
-        end_time_unix_nano: end,
-        attributes: attrs,
-        events,
-        dropped_events_count: u32::try_from(dropped).unwrap_or(u32::MAX),
-        links: link.into_iter().collect(),
-        status: bounced.then(|| error_status("some recipients bounced".to_string())),
-        ..Default::default()
-    };
-    out.push(BuiltSpan {
-        service: hop.host.clone(),
-        span: hop_span,
-    });
+fn push_unique<'a>(out: &mut Vec<&'a str>, s: &'a str) {
+    if !out.contains(&s) {
+        out.push(s);
+    }
+}
 
-    for group in group_attempts(&hop.attempts) {
-        build_attempt(msg, hop, trace_id, &hop_id, &group, out);
+/// One hop being turned into spans.
+struct HopContext<'a> {
+    msg: &'a Message,
+    hop: &'a Hop,
+    trace_id: TraceId,
+    hop_id: SpanId,
+}
+
+impl<'a> HopContext<'a> {
+    /// The hop span, then each attempt group's span and its stage spans.
+    fn visit(
+        &self,
+        parent_id: SpanId,
+        link: Option<LinkView<'a>>,
+        opts: &ModelOptions,
+        scratch: &mut Scratch<'a>,
+        emit: &mut impl FnMut(&SpanView<'a>),
+    ) {
+        let (msg, hop) = (self.msg, self.hop);
+        let start = ns(hop.first_ns);
+        let end = ns(hop.last_ns).max(start + MIN_SPAN_NS);
+        let client = hop
+            .client
+            .as_deref()
+            .or(hop.arrival.as_ref().and_then(|a| a.client.as_deref()));
+        let size = hop.size.or(hop.arrival.as_ref().and_then(|a| a.size));
+
+        let mut next_hosts: Vec<&str> = Vec::new();
+        let mut next_qids: Vec<&str> = Vec::new();
+        for a in &hop.attempts {
+            if let Some(r) = a
+                .attempt
+                .relay
+                .as_ref()
+                .filter(|r| is_network_relay(&r.host))
+            {
+                push_unique(&mut next_hosts, &r.host);
+            }
+            if let Some(q) = &a.attempt.next_queue_id {
+                push_unique(&mut next_qids, q);
+            }
+        }
+
+        let mut attrs = scratch.attrs([
+            Attr::str("server.address", &hop.host),
+            Attr::str("email.queue_id", &hop.queue_id),
+            Attr::str("email.mta", hop.mta.as_str()),
+        ]);
+        if !next_hosts.is_empty() {
+            attrs.push(Attr::strs("email.next_host", next_hosts));
+        }
+        if !next_qids.is_empty() {
+            attrs.push(Attr::strs("email.next_queue_id", next_qids));
+        }
+        if let Some(s) = hop_sender(hop) {
+            attrs.push(Attr::str("email.sender", s));
+        }
+        attrs.push(Attr::strs("email.recipients", hop_recipients(hop)));
+        if let Some(n) = hop.nrcpt {
+            attrs.push(Attr::int("email.nrcpt", n as i64));
+        }
+        if let Some(s) = size {
+            attrs.push(Attr::int("email.size", s as i64));
+        }
+        if let Some(c) = client {
+            attrs.push(Attr::str("client.address", c));
+        }
+        if let Some(u) = &hop.sasl_username {
+            attrs.push(Attr::str("email.sasl_username", u));
+        }
+        attrs.push(Attr::bool("email.finished", hop.finished));
+        if let Some(skew) = clock_skew_ns(msg, hop) {
+            attrs.push(Attr::double("email.clock_skew_seconds", skew as f64 / 1e9));
+        }
+        if hop.lines_dropped > 0 {
+            attrs.push(Attr::int("email.lines_dropped", hop.lines_dropped as i64));
+        }
+        if let Some(qt) = hop.completed_queue_time_s {
+            attrs.push(Attr::double("email.queue_time_seconds", qt));
+        }
+        if !hop.notices.is_empty() {
+            let qids = hop.notices.iter().map(|n| n.notice_queue_id.as_str());
+            attrs.push(Attr::strs("email.notice_queue_ids", qids));
+        }
+        if !hop.rejects.is_empty() {
+            // Rejections are not messages; they only explain this hop.
+            let rejects = hop
+                .rejects
+                .iter()
+                .map(|r| {
+                    let parts = [r.stage.as_deref(), r.code.as_deref(), r.dsn.as_deref()];
+                    let text = parts
+                        .into_iter()
+                        .flatten()
+                        .chain([r.reason.as_str()])
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    Cow::Owned(text)
+                })
+                .collect();
+            attrs.push(Attr {
+                key: "email.rejects",
+                value: Value::StrList(rejects),
+            });
+        }
+
+        // Raw lines (capped) plus one event per notice, in time order (stable for ties).
+        let kept = hop.lines.len().min(opts.max_events_per_hop);
+        let dropped = (hop.lines.len() - kept) as u64 + hop.lines_dropped as u64;
+        let mut events = std::mem::take(&mut scratch.events);
+        events.clear();
+        events.extend(hop.lines[..kept].iter().map(EventView::Line));
+        events.extend(hop.notices.iter().map(EventView::Notice));
+        events.sort_by_key(EventView::time_unix_nano);
+
+        let has_client = client.is_some() || hop.parent.is_some();
+        let bounced = hop.attempts.iter().any(|a| {
+            matches!(
+                a.attempt.status,
+                Some(AttemptStatus::Bounced | AttemptStatus::Expired)
+            )
+        });
+        let hop_span = SpanView {
+            service: &hop.host,
+            trace_id: self.trace_id,
+            span_id: self.hop_id,
+            parent_span_id: Some(parent_id),
+            name: Name::Pair(hop.mta.as_str(), &hop.host),
+            kind: if has_client {
+                span::SpanKind::Server
+            } else {
+                span::SpanKind::Internal
+            },
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            attributes: attrs,
+            events,
+            dropped_events_count: u32::try_from(dropped).unwrap_or(u32::MAX),
+            link,
+            error: bounced.then_some(Cow::Borrowed("some recipients bounced")),
+        };
+        emit(&hop_span);
+        scratch.recycle(hop_span);
+
+        for group in group_attempts(&hop.attempts) {
+            self.visit_attempt(&group, scratch, emit);
+        }
+    }
+
+    /// One attempt group's span, then its stage spans.
+    fn visit_attempt(
+        &self,
+        group: &[&'a TimedAttempt],
+        scratch: &mut Scratch<'a>,
+        emit: &mut impl FnMut(&SpanView<'a>),
+    ) {
+        let (msg, hop) = (self.msg, self.hop);
+        let first = group[0];
+        let a = &first.attempt;
+        let mut recipients: Vec<&str> = Vec::new();
+        let mut orig_to: Vec<&str> = Vec::new();
+        for t in group {
+            for r in &t.attempt.recipients {
+                push_unique(&mut recipients, r);
+            }
+            if let Some(o) = &t.attempt.orig_to {
+                push_unique(&mut orig_to, o);
+            }
+        }
+        let identity = AttemptIdentity {
+            message_id: &msg.message_id,
+            host: &hop.host,
+            queue_id: &hop.queue_id,
+            timestamp_ns: first.timestamp_ns,
+            recipients: &recipients,
+        };
+        let attempt_id = identity.span_id();
+        let end = ns(first.timestamp_ns);
+
+        // Stages, laid end to end backwards from the attempt's log time.
+        let mut stages: [(&'static str, f64); 4] = [("", 0.0); 4];
+        let mut n = 0;
+        let mut stage = |name: &'static str, secs: f64| {
+            stages[n] = (name, secs);
+            n += 1;
+        };
+        match hop.mta {
+            Mta::Postfix => {
+                if let Some([b, q, c, t]) = a.delays {
+                    stage("before_qmgr", b);
+                    stage("in_qmgr", q);
+                    stage("conn_setup", c);
+                    stage("transmission", t);
+                }
+            }
+            Mta::Exim => {
+                let rt = hop.arrival.as_ref().and_then(|x| x.receive_time_s);
+                let dt = a.deliver_time_s;
+                if let Some(rt) = rt {
+                    stage("receive_time", rt);
+                }
+                if let Some(qt) = a.queue_time_s {
+                    let own = qt - rt.unwrap_or(0.0) - dt.unwrap_or(0.0);
+                    stage("queue_time", own.max(0.0));
+                }
+                if let Some(dt) = dt {
+                    stage("deliver_time", dt);
+                }
+            }
+        }
+        let stages = &stages[..n];
+        let mut windows = [(0u64, 0u64); 4];
+        let mut cursor = end;
+        for (i, (_, secs)) in stages.iter().enumerate().rev() {
+            let dur = secs_to_ns(*secs).max(MIN_STAGE_NS);
+            let s_start = cursor.saturating_sub(dur);
+            windows[i] = (s_start, cursor);
+            cursor = s_start;
+        }
+
+        let primary = match hop.mta {
+            Mta::Postfix => a.delay_s,
+            Mta::Exim => a.deliver_time_s,
+        };
+        let start = end
+            .saturating_sub(primary.map(secs_to_ns).unwrap_or(0))
+            .min(cursor)
+            .min(end.saturating_sub(MIN_SPAN_NS));
+
+        let status_word = a.status.map(AttemptStatus::as_str).unwrap_or("unknown");
+        let mut attrs = scratch.attrs([
+            Attr::strs("email.recipients", recipients.iter().copied()),
+            Attr::str("email.status", status_word),
+        ]);
+        if let Some(r) = &a.relay {
+            attrs.push(Attr::str("email.relay", &r.raw));
+        }
+        if let Some(d) = &a.dsn {
+            attrs.push(Attr::str("email.dsn", d));
+        }
+        if let Some(r) = &a.reply {
+            attrs.push(Attr::str("email.reply", r));
+        }
+        if let Some(q) = &a.next_queue_id {
+            attrs.push(Attr::str("email.next_queue_id", q));
+        }
+        if !orig_to.is_empty() {
+            attrs.push(Attr::strs("email.orig_to", orig_to));
+        }
+        if let Some(d) = a.delay_s.or(a.queue_time_s) {
+            attrs.push(Attr::double("email.delay_seconds", d));
+        }
+        if let Some(qt) = a.queue_time_s {
+            attrs.push(Attr::double("email.queue_time_seconds", qt));
+        }
+        if let Some(dt) = a.deliver_time_s {
+            attrs.push(Attr::double("email.deliver_time_seconds", dt));
+        }
+        let error = match a.status {
+            Some(AttemptStatus::Bounced | AttemptStatus::Expired | AttemptStatus::Deferred) => {
+                Some(Cow::Borrowed(a.reply.as_deref().unwrap_or(status_word)))
+            }
+            _ => None,
+        };
+        let remote = a.relay.as_ref().is_some_and(|r| {
+            is_network_relay(&r.host) && !r.addr.as_deref().is_some_and(|x| x.contains('/'))
+        });
+        let mut span = SpanView {
+            service: &hop.host,
+            trace_id: self.trace_id,
+            span_id: attempt_id,
+            parent_span_id: Some(self.hop_id),
+            name: Name::Pair("delivery", status_word),
+            kind: if remote {
+                span::SpanKind::Client
+            } else {
+                span::SpanKind::Internal
+            },
+            start_time_unix_nano: start,
+            end_time_unix_nano: end.max(start + MIN_SPAN_NS),
+            attributes: attrs,
+            events: std::mem::take(&mut scratch.events),
+            dropped_events_count: 0,
+            link: None,
+            error,
+        };
+        span.events.clear();
+        emit(&span);
+
+        // The stages reuse the attempt's view: same service and trace, no events.
+        let stage_ids = identity.stage_ids();
+        for ((name, secs), (s_start, s_end)) in stages.iter().zip(windows) {
+            span.span_id = stage_ids.span_id(name);
+            span.parent_span_id = Some(attempt_id);
+            span.name = Name::Plain(name);
+            span.kind = span::SpanKind::Internal;
+            span.start_time_unix_nano = s_start;
+            span.end_time_unix_nano = s_end;
+            span.attributes.clear();
+            span.attributes
+                .push(Attr::double("delay.duration_seconds", *secs));
+            span.error = None;
+            emit(&span);
+        }
+        scratch.recycle(span);
     }
 }
 
@@ -486,164 +674,6 @@ fn group_attempts(attempts: &[TimedAttempt]) -> Vec<Vec<&TimedAttempt>> {
     groups
 }
 
-fn build_attempt(
-    msg: &Message,
-    hop: &Hop,
-    trace_id: &[u8],
-    hop_id: &[u8],
-    group: &[&TimedAttempt],
-    out: &mut Vec<BuiltSpan>,
-) {
-    let first = group[0];
-    let a = &first.attempt;
-    let mut recipients: Vec<String> = Vec::new();
-    let mut orig_to: Vec<String> = Vec::new();
-    for t in group {
-        for r in &t.attempt.recipients {
-            if !recipients.contains(r) {
-                recipients.push(r.clone());
-            }
-        }
-        if let Some(o) = &t.attempt.orig_to {
-            if !orig_to.contains(o) {
-                orig_to.push(o.clone());
-            }
-        }
-    }
-    let identity = AttemptIdentity {
-        message_id: &msg.message_id,
-        host: &hop.host,
-        queue_id: &hop.queue_id,
-        timestamp_ns: first.timestamp_ns,
-        recipients: &recipients,
-    };
-    let attempt_id = identity.span_id().to_vec();
-    let end = ns(first.timestamp_ns);
-
-    // Stages, laid end to end backwards from the attempt's log time.
-    let stages: Vec<(&str, f64)> = match hop.mta {
-        Mta::Postfix => match a.delays {
-            Some([b, q, c, t]) => vec![
-                ("before_qmgr", b),
-                ("in_qmgr", q),
-                ("conn_setup", c),
-                ("transmission", t),
-            ],
-            None => Vec::new(),
-        },
-        Mta::Exim => {
-            let rt = hop.arrival.as_ref().and_then(|x| x.receive_time_s);
-            let dt = a.deliver_time_s;
-            let mut v = Vec::new();
-            if let Some(rt) = rt {
-                v.push(("receive_time", rt));
-            }
-            if let Some(qt) = a.queue_time_s {
-                v.push((
-                    "queue_time",
-                    (qt - rt.unwrap_or(0.0) - dt.unwrap_or(0.0)).max(0.0),
-                ));
-            }
-            if let Some(dt) = dt {
-                v.push(("deliver_time", dt));
-            }
-            v
-        }
-    };
-    let mut stage_spans = Vec::with_capacity(stages.len());
-    let mut cursor = end;
-    for (name, secs) in stages.iter().rev() {
-        let dur = secs_to_ns(*secs).max(MIN_STAGE_NS);
-        let s_end = cursor;
-        let s_start = s_end.saturating_sub(dur);
-        cursor = s_start;
-        stage_spans.push(Span {
-            trace_id: trace_id.to_vec(),
-            span_id: identity.stage_span_id(name).to_vec(),
-            parent_span_id: attempt_id.clone(),
-            name: (*name).to_string(),
-            kind: span::SpanKind::Internal as i32,
-            start_time_unix_nano: s_start,
-            end_time_unix_nano: s_end,
-            attributes: vec![kv_double("delay.duration_seconds", *secs)],
-            ..Default::default()
-        });
-    }
-    stage_spans.reverse();
-
-    let primary = match hop.mta {
-        Mta::Postfix => a.delay_s,
-        Mta::Exim => a.deliver_time_s,
-    };
-    let start = end
-        .saturating_sub(primary.map(secs_to_ns).unwrap_or(0))
-        .min(cursor)
-        .min(end.saturating_sub(MIN_SPAN_NS));
-
-    let status_word = a.status.map(AttemptStatus::as_str).unwrap_or("unknown");
-    let mut attrs = vec![
-        kv_str_array("email.recipients", &recipients),
-        kv_str("email.status", status_word),
-    ];
-    if let Some(r) = &a.relay {
-        attrs.push(kv_str("email.relay", &r.raw));
-    }
-    if let Some(d) = &a.dsn {
-        attrs.push(kv_str("email.dsn", d));
-    }
-    if let Some(r) = &a.reply {
-        attrs.push(kv_str("email.reply", r));
-    }
-    if let Some(q) = &a.next_queue_id {
-        attrs.push(kv_str("email.next_queue_id", q));
-    }
-    if !orig_to.is_empty() {
-        attrs.push(kv_str_array("email.orig_to", &orig_to));
-    }
-    if let Some(d) = a.delay_s.or(a.queue_time_s) {
-        attrs.push(kv_double("email.delay_seconds", d));
-    }
-    if let Some(qt) = a.queue_time_s {
-        attrs.push(kv_double("email.queue_time_seconds", qt));
-    }
-    if let Some(dt) = a.deliver_time_s {
-        attrs.push(kv_double("email.deliver_time_seconds", dt));
-    }
-    let reason = || a.reply.clone().unwrap_or_else(|| status_word.to_string());
-    let status = match a.status {
-        Some(AttemptStatus::Bounced | AttemptStatus::Expired | AttemptStatus::Deferred) => {
-            Some(error_status(reason()))
-        }
-        _ => None,
-    };
-    let remote = a.relay.as_ref().is_some_and(|r| {
-        is_network_relay(&r.host) && !r.addr.as_deref().is_some_and(|x| x.contains('/'))
-    });
-    out.push(BuiltSpan {
-        service: hop.host.clone(),
-        span: Span {
-            trace_id: trace_id.to_vec(),
-            span_id: attempt_id,
-            parent_span_id: hop_id.to_vec(),
-            name: format!("delivery {status_word}"),
-            kind: if remote {
-                span::SpanKind::Client
-            } else {
-                span::SpanKind::Internal
-            } as i32,
-            start_time_unix_nano: start,
-            end_time_unix_nano: end.max(start + MIN_SPAN_NS),
-            attributes: attrs,
-            status,
-            ..Default::default()
-        },
-    });
-    out.extend(stage_spans.into_iter().map(|span| BuiltSpan {
-        service: hop.host.clone(),
-        span,
-    }));
-}
-
 /// One OTLP request: a `ResourceSpans` per service (`mailtrace` first, then hosts sorted),
 /// each with one `mailtrace` scope; spans keep the order they were built in.
 pub fn to_request(spans: Vec<BuiltSpan>) -> ExportTraceServiceRequest {
@@ -670,7 +700,7 @@ pub fn to_request(spans: Vec<BuiltSpan>) -> ExportTraceServiceRequest {
 pub fn resource_spans_for(service: &str, spans: Vec<Span>) -> ResourceSpans {
     ResourceSpans {
         resource: Some(Resource {
-            attributes: vec![kv_str("service.name", service)],
+            attributes: vec![Attr::str("service.name", service).to_key_value()],
             ..Default::default()
         }),
         scope_spans: vec![ScopeSpans {
@@ -686,18 +716,6 @@ pub fn resource_spans_for(service: &str, spans: Vec<Span>) -> ResourceSpans {
     }
 }
 
-fn error_status(message: String) -> Status {
-    Status {
-        message,
-        code: status::StatusCode::Error as i32,
-    }
-}
-
-/// Log times are i64 ns (may be negative for absurd inputs); OTLP wants u64.
-fn ns(t: i64) -> u64 {
-    t.max(0) as u64
-}
-
 fn secs_to_ns(s: f64) -> u64 {
     if s.is_finite() && s > 0.0 {
         (s * 1e9).round() as u64
@@ -706,49 +724,14 @@ fn secs_to_ns(s: f64) -> u64 {
     }
 }
 
-fn any(value: any_value::Value) -> Option<AnyValue> {
-    Some(AnyValue { value: Some(value) })
-}
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: any(value),
-        ..Default::default()
-    }
-}
-
-fn kv_str(key: &str, v: &str) -> KeyValue {
-    kv(key, any_value::Value::StringValue(v.to_string()))
-}
-
-fn kv_int(key: &str, v: i64) -> KeyValue {
-    kv(key, any_value::Value::IntValue(v))
-}
-
-fn kv_bool(key: &str, v: bool) -> KeyValue {
-    kv(key, any_value::Value::BoolValue(v))
-}
-
-fn kv_double(key: &str, v: f64) -> KeyValue {
-    kv(key, any_value::Value::DoubleValue(v))
-}
-
-fn kv_str_array(key: &str, v: &[String]) -> KeyValue {
-    let values = v
-        .iter()
-        .map(|s| AnyValue {
-            value: Some(any_value::Value::StringValue(s.clone())),
-        })
-        .collect();
-    kv(key, any_value::Value::ArrayValue(ArrayValue { values }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::correlate::{HopLine, Notice, NoticeOrigin};
+    use crate::parse::NoticeKind;
     use crate::parse::{Arrival, Attempt, Relay};
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::trace::v1::status;
     use prost::Message as _;
 
     const S: i64 = 1_000_000_000;
