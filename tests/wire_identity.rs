@@ -312,12 +312,25 @@ fn hop() -> impl Strategy<Value = Hop> {
             any::<bool>(),
             proptest::option::of(secs()),
             prop::bool::weighted(0.15),
+            // A hop revived by a late line: its own span is not sent again, nor the root.
+            prop::bool::weighted(0.1),
         ),
     )
         .prop_map(
             |(
                 (host, queue_id, mta, parent, client, sasl, sender, size, nrcpt, arrival),
-                (attempts, notices, rejects, lines, dropped, (first, last), finished, qt, before),
+                (
+                    attempts,
+                    notices,
+                    rejects,
+                    lines,
+                    dropped,
+                    (first, last),
+                    finished,
+                    qt,
+                    before,
+                    sent,
+                ),
             )| {
                 let mut h = Hop::new(&host, &queue_id, mta, first);
                 h.parent = parent;
@@ -336,6 +349,7 @@ fn hop() -> impl Strategy<Value = Hop> {
                 h.finished = finished;
                 h.completed_queue_time_s = qt;
                 h.exported_before = before;
+                h.span_exported = sent;
                 h
             },
         )

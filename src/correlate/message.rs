@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{Arrival, Attempt, Mta, NoticeKind, Reject};
-use crate::trace::ids;
 
 /// One email as it travelled: every hop, keyed by its normalized Message-ID.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,25 +17,6 @@ pub struct Message {
     pub incomplete: bool,
     /// This message is a notification (bounce/DSN) that this hop of another message created.
     pub notice_of: Option<NoticeOrigin>,
-}
-
-impl Message {
-    /// Span IDs an earlier release of this message already exported: the root and the spans
-    /// of the hops it had then (their attempts are marked `exported_before`). Empty for a
-    /// message released for the first time. A collector never merges two versions of one
-    /// span ID, so a re-release sends only what is new.
-    pub fn spans_sent_before(&self) -> Vec<[u8; 8]> {
-        let mut sent: Vec<[u8; 8]> = self
-            .hops
-            .iter()
-            .filter(|h| h.span_exported)
-            .map(|h| ids::hop_span_id(&self.message_id, &h.host, &h.queue_id))
-            .collect();
-        if !sent.is_empty() {
-            sent.push(ids::root_span_id(&self.message_id));
-        }
-        sent
-    }
 }
 
 /// The hop of another message whose bounce/delay notice this message is.

@@ -4,7 +4,7 @@
 //! saw a `client=` (to tell a reused queue ID from a late line), and the next-hop queue IDs
 //! of its deliveries (so a late downstream hop still links under it). No raw lines, no
 //! recipients, no replies: those went out with the spans, and a re-release sends neither
-//! the root nor these hops' spans again (`Message::spans_sent_before`).
+//! the root nor these hops' spans again (`trace::model::visit_spans`).
 
 use std::collections::{HashMap, VecDeque};
 

@@ -80,8 +80,8 @@ struct PersistedState {
     correlator: Correlator,
     file_offsets: FileOffsets,
     queue: ExportQueue,
-    // A state written before re-releases were told apart by `Message::spans_sent_before`
-    // also holds `exported` (span IDs per message); it is ignored.
+    // A state written before re-released messages built only their new spans (hop flag
+    // `span_exported`) also holds `exported` (span IDs per message); it is ignored.
 }
 
 enum Source {
@@ -436,12 +436,7 @@ fn enqueue(
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", render_message(msg));
         }
-        let mut spans = build_spans(msg, model);
-        let sent = msg.spans_sent_before();
-        if !sent.is_empty() {
-            spans.retain(|s| !sent.iter().any(|id| s.span.span_id == id));
-        }
-        spans
+        build_spans(msg, model)
     });
     for req in batch_requests(per_message, DEFAULT_SPANS_PER_REQUEST) {
         push(state, req, max_spans, metrics);

@@ -131,9 +131,11 @@ pub fn build_spans(msg: &Message, opts: &ModelOptions) -> Vec<BuiltSpan> {
             span: v.to_span(),
         })
     });
-    // The root comes last from `visit_spans`; it goes first.
-    if let Some(root) = out.pop() {
-        out.insert(0, root);
+    // The root comes last from `visit_spans` (when there is one); it goes first.
+    if out.last().is_some_and(|b| b.span.parent_span_id.is_empty()) {
+        if let Some(root) = out.pop() {
+            out.insert(0, root);
+        }
     }
     out
 }
@@ -142,6 +144,10 @@ pub fn build_spans(msg: &Message, opts: &ModelOptions) -> Vec<BuiltSpan> {
 /// their stages, in hop order, then the root last (its times cover all the others, so it
 /// is known only at the end). `build_spans` and `wire` both render these, so the model is
 /// defined once.
+///
+/// A message re-released for late lines (some hop has `span_exported`) gets only its new
+/// spans: not the root, not the spans of hops already exported (their new attempts hang
+/// under them), since a collector never merges two versions of one span ID.
 pub fn visit_spans<'a>(msg: &'a Message, opts: &ModelOptions, mut emit: impl FnMut(&SpanView<'a>)) {
     let trace_id = ids::trace_id(&msg.message_id);
     let root_id = ids::root_span_id(&msg.message_id);
@@ -177,6 +183,9 @@ pub fn visit_spans<'a>(msg: &'a Message, opts: &ModelOptions, mut emit: impl FnM
         hop_ctx.visit(parent_id, link, opts, &mut scratch, &mut emit_covered);
     }
 
+    if msg.hops.iter().any(|h| h.span_exported) {
+        return;
+    }
     let (start, end) = span_range.unwrap_or((0, 0));
     let end = end.max(start + MIN_SPAN_NS);
 
@@ -481,7 +490,9 @@ impl<'a> HopContext<'a> {
             link,
             error: bounced.then_some(Cow::Borrowed("some recipients bounced")),
         };
-        emit(&hop_span);
+        if !hop.span_exported {
+            emit(&hop_span);
+        }
         scratch.recycle(hop_span);
 
         for group in group_attempts(&hop.attempts) {
