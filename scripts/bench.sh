@@ -82,7 +82,7 @@ log_level: WARNING
 opensearch_config:
   host: 127.0.0.1
   port: $OSMEM_PORT
-  index: mail
+  index: "mail*"
   timeout: 120
 tracing:
   sleep_seconds: $2

@@ -4,7 +4,9 @@ scripts/bench.sh (standard library only).
 
   bench_feed.py load URL INDEX < docs.ndjson   index everything through _bulk, then refresh
   bench_feed.py feed URL INDEX < docs.ndjson   index each document once the wall clock
-                                                reaches its @timestamp (a live log stream)
+                                                reaches its @timestamp (a live log stream,
+                                                batched per half second, into INDEX-<n> per
+                                                5 minutes; the oldest beyond 3 are deleted)
   bench_feed.py append FILE < mail.log         append each syslog line to FILE once the
                                                 wall clock reaches its timestamp
 """
@@ -12,6 +14,7 @@ import datetime
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 
 
@@ -31,6 +34,15 @@ def bulk(url, index, docs, refresh=False):
     post(url, "/_bulk" + ("?refresh=true" if refresh else ""), body)
 
 
+def delete_index(url, name):
+    req = urllib.request.Request(url + "/" + name, method="DELETE")
+    try:
+        urllib.request.urlopen(req, timeout=60).read()
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise
+
+
 def ts_of(doc):
     t = json.loads(doc)["@timestamp"].replace("Z", "+00:00")
     return datetime.datetime.fromisoformat(t).timestamp()
@@ -48,17 +60,33 @@ def main():
                 chunk = []
         bulk(url, index, chunk, refresh=True)
     elif mode == "feed":
-        pending = []
+        # Like a shipper: documents go out in batches at most every half second, into an
+        # index per 5 minutes of log time; indices older than 15 minutes are deleted (the
+        # reader only looks minutes back), so a long run does not grow the server without end.
+        pending, last_flush, live = [], 0.0, []
+
+        def flush(batch_index):
+            nonlocal pending, last_flush
+            bulk(url, batch_index, pending, refresh=True)
+            pending, last_flush = [], time.time()
+
+        current = None
         for line in sys.stdin:
             doc = line.rstrip("\n")
             ts = ts_of(doc)
-            if pending and ts > time.time():
-                bulk(url, index, pending, refresh=True)
-                pending = []
+            name = f"{index}-{int(ts) // 300}"
+            if pending and (name != current or (ts > time.time() and time.time() - last_flush >= 0.5)):
+                flush(current)
+            if name != current:
+                live.append(name)
+                while len(live) > 3:
+                    delete_index(url, live.pop(0))
+                current = name
+            if ts > time.time():
                 time.sleep(max(0.0, ts - time.time()))
             pending.append(doc)
         if pending:
-            bulk(url, index, pending, refresh=True)
+            flush(current)
     elif mode == "append":
         with open(url, "a", encoding="utf-8") as out:
             for line in sys.stdin:
