@@ -194,7 +194,7 @@ fn reference_spans(lines: &[mailgen::Line]) -> BTreeMap<Vec<u8>, Span> {
     let yaml = opensearch_config(9200, INDEX, &[]);
     let cfg = mailtrace::config::Config::from_yaml_str(&yaml, "test").unwrap();
     let mapper = mailtrace::source::document::DocumentContext::new(&cfg.opensearch_config).unwrap();
-    let mut c = Correlator::new(mailtrace::daemon::rounds::correlator_config(&cfg));
+    let mut c = Correlator::new(mailtrace::engine::correlator_config(&cfg));
     let mut sorted = lines.to_vec();
     sorted.sort_by_key(|l| l.ts_ns);
     for l in &sorted {

@@ -545,13 +545,10 @@ impl Correlator {
             incomplete,
             notice_of,
         );
-        self.remember_released(&msg);
-        msg
-    }
-
-    fn remember_released(&mut self, msg: &Message) {
+        // What late lines need of it, kept for `recent_rounds`.
         self.ghosts
-            .remember(msg, self.round, self.cfg.max_recent_messages);
+            .remember(&msg, self.round, self.cfg.max_recent_messages);
+        msg
     }
 
     fn release_orphan(&mut self, key: &HopKey) -> Message {

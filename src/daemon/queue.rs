@@ -1,18 +1,20 @@
 //! The export queue: requests waiting for the OTLP endpoint, persisted with the state so an
 //! outage or a restart loses nothing. Bounded by spans: past the bound the oldest requests
 //! are evicted, counted and logged (the only way spans are ever dropped).
+//!
+//! Requests are held encoded (`trace::request`): encoded once when a round queues them, saved
+//! with every state as base64 of those bytes, and sent as they are.
 
 use std::collections::VecDeque;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::{Deserialize, Serialize};
 
-use crate::export::otlp::count_spans;
+use crate::trace::request::EncodedRequest;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExportQueue {
     #[serde(with = "as_protobuf")]
-    batches: VecDeque<ExportTraceServiceRequest>,
+    batches: VecDeque<EncodedRequest>,
     spans: usize,
     /// Spans dropped because the queue was full, since the start of this state.
     pub evicted_spans: u64,
@@ -20,29 +22,28 @@ pub struct ExportQueue {
 
 impl ExportQueue {
     /// Queue a request; returns how many spans had to be evicted to stay within `max_spans`.
-    pub fn push(&mut self, req: ExportTraceServiceRequest, max_spans: usize) -> usize {
-        self.spans += count_spans(&req);
+    pub fn push(&mut self, req: EncodedRequest, max_spans: usize) -> usize {
+        self.spans += req.spans;
         self.batches.push_back(req);
         let mut evicted = 0;
         while self.spans > max_spans && self.batches.len() > 1 {
             if let Some(old) = self.batches.pop_front() {
-                let n = count_spans(&old);
-                self.spans -= n;
-                evicted += n;
+                self.spans -= old.spans;
+                evicted += old.spans;
             }
         }
         self.evicted_spans += evicted as u64;
         evicted
     }
 
-    pub fn front(&self) -> Option<&ExportTraceServiceRequest> {
+    pub fn front(&self) -> Option<&EncodedRequest> {
         self.batches.front()
     }
 
     /// Drop the front request after the endpoint accepted it.
-    pub fn pop_front(&mut self) -> Option<ExportTraceServiceRequest> {
+    pub fn pop_front(&mut self) -> Option<EncodedRequest> {
         let r = self.batches.pop_front()?;
-        self.spans -= count_spans(&r);
+        self.spans -= r.spans;
         Some(r)
     }
 
@@ -55,9 +56,9 @@ impl ExportQueue {
     }
 }
 
-/// Requests persist as base64 of their protobuf encoding: a third of the JSON form's size
-/// and much cheaper to write, and the queue holds a whole round's spans at every save. A
-/// state written with requests as JSON objects still loads.
+/// Requests persist as base64 of their protobuf bytes: a third of the JSON form's size and
+/// cheap to write, and the queue holds a whole round's spans at every save. A state written
+/// with requests as JSON objects still loads.
 mod as_protobuf {
     use std::collections::VecDeque;
 
@@ -69,14 +70,14 @@ mod as_protobuf {
     use serde::ser::SerializeSeq as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(
-        q: &VecDeque<ExportTraceServiceRequest>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    use crate::export::otlp::count_spans;
+    use crate::trace::request::EncodedRequest;
+
+    pub fn serialize<S: Serializer>(q: &VecDeque<EncodedRequest>, s: S) -> Result<S::Ok, S::Error> {
         // One request at a time: the queue can hold a whole round's spans.
         let mut seq = s.serialize_seq(Some(q.len()))?;
         for r in q {
-            seq.serialize_element(&STANDARD.encode(r.encode_to_vec()))?;
+            seq.serialize_element(&STANDARD.encode(&r.bytes))?;
         }
         seq.end()
     }
@@ -90,18 +91,25 @@ mod as_protobuf {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<VecDeque<ExportTraceServiceRequest>, D::Error> {
+    ) -> Result<VecDeque<EncodedRequest>, D::Error> {
         Vec::<Stored>::deserialize(d)?
             .into_iter()
-            .map(|s| match s {
-                Stored::Json(r) => Ok(*r),
-                Stored::Protobuf(b64) => {
-                    let bytes = STANDARD
-                        .decode(b64)
-                        .map_err(|e| D::Error::custom(format!("queued request: {e}")))?;
-                    ExportTraceServiceRequest::decode(bytes.as_slice())
-                        .map_err(|e| D::Error::custom(format!("queued request: {e}")))
-                }
+            .map(|s| {
+                // Decoded once at load, for the span count the queue's bound needs.
+                let req = match s {
+                    Stored::Json(r) => *r,
+                    Stored::Protobuf(b64) => {
+                        let bytes = STANDARD
+                            .decode(b64)
+                            .map_err(|e| D::Error::custom(format!("queued request: {e}")))?;
+                        ExportTraceServiceRequest::decode(bytes.as_slice())
+                            .map_err(|e| D::Error::custom(format!("queued request: {e}")))?
+                    }
+                };
+                Ok(EncodedRequest {
+                    spans: count_spans(&req),
+                    bytes: req.encode_to_vec(),
+                })
             })
             .collect()
     }
@@ -110,7 +118,17 @@ mod as_protobuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    use crate::export::otlp::count_spans;
     use crate::trace::model::{build_spans, to_request, ModelOptions};
+
+    fn encoded(req: &ExportTraceServiceRequest) -> EncodedRequest {
+        EncodedRequest {
+            bytes: prost::Message::encode_to_vec(req),
+            spans: count_spans(req),
+        }
+    }
 
     fn request() -> ExportTraceServiceRequest {
         let msg = crate::correlate::Message {
@@ -130,11 +148,11 @@ mod tests {
     #[test]
     fn persists_as_protobuf_and_reads_the_json_form_too() {
         let mut q = ExportQueue::default();
-        q.push(request(), 100);
+        q.push(encoded(&request()), 100);
         let json = serde_json::to_string(&q).unwrap();
         assert!(!json.contains("resourceSpans"), "{json}");
         let back: ExportQueue = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.front(), Some(&request()));
+        assert_eq!(back.front(), Some(&encoded(&request())));
         assert_eq!(back.spans(), q.spans());
 
         let old = format!(
@@ -143,6 +161,6 @@ mod tests {
             q.spans()
         );
         let back: ExportQueue = serde_json::from_str(&old).unwrap();
-        assert_eq!(back.front(), Some(&request()));
+        assert_eq!(back.front(), Some(&encoded(&request())));
     }
 }

@@ -14,11 +14,10 @@ use super::metrics::{self, Metrics};
 use super::queue::ExportQueue;
 use super::state::{StateDir, StateError, STATE_VERSION};
 use crate::config::{Config, Method};
-use crate::correlate::{Correlator, CorrelatorConfig, Message};
-use crate::engine::{self, batch_requests, now_ns, DEFAULT_SPANS_PER_REQUEST};
+use crate::correlate::{Correlator, Message};
+use crate::engine::{self, now_ns, DEFAULT_SPANS_PER_REQUEST};
 use crate::export::console::render_message;
 use crate::export::json::JsonLinesWriter;
-use crate::export::otlp::count_spans;
 use crate::export::otlp::{OtlpConfig, OtlpExporter};
 use crate::parse::syslog::{self, SyslogContext};
 use crate::parse::time::Zone;
@@ -26,7 +25,8 @@ use crate::record::LogRecord;
 use crate::source::document::DocumentContext;
 use crate::source::file::{FileFollower, FileOffsets, StartAt};
 use crate::source::opensearch::{OpenSearchSettings, OpenSearchSource};
-use crate::trace::model::{build_spans, ModelOptions};
+use crate::trace::model::ModelOptions;
+use crate::trace::request::{encode_requests, EncodedRequest};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 const SEC: i64 = 1_000_000_000;
@@ -201,13 +201,13 @@ pub async fn run(
             version: STATE_VERSION,
             cursor_ns: None,
             round: 0,
-            correlator: Correlator::new(correlator_config(&cfg)),
+            correlator: Correlator::new(engine::correlator_config(&cfg)),
             file_offsets: FileOffsets::default(),
             queue: ExportQueue::default(),
         },
     };
     // Limits come from the current config even when the state is older.
-    state.correlator.set_config(correlator_config(&cfg));
+    state.correlator.set_config(engine::correlator_config(&cfg));
 
     let mut source = build_source(&cfg, &state)?;
     let mut exporter = build_exporter(&cfg, &opts.sink).await?;
@@ -431,24 +431,18 @@ fn enqueue(
     max_spans: usize,
     metrics: &Metrics,
 ) {
-    let per_message = released.iter().map(|msg| {
-        if let Exporter::Console = exporter {
-            let mut out = std::io::stdout().lock();
+    if let Exporter::Console = exporter {
+        let mut out = std::io::stdout().lock();
+        for msg in released {
             let _ = writeln!(out, "{}", render_message(msg));
         }
-        build_spans(msg, model)
-    });
-    for req in batch_requests(per_message, DEFAULT_SPANS_PER_REQUEST) {
+    }
+    for req in encode_requests(released, model, DEFAULT_SPANS_PER_REQUEST) {
         push(state, req, max_spans, metrics);
     }
 }
 
-fn push(
-    state: &mut PersistedState,
-    req: ExportTraceServiceRequest,
-    max_spans: usize,
-    metrics: &Metrics,
-) {
+fn push(state: &mut PersistedState, req: EncodedRequest, max_spans: usize, metrics: &Metrics) {
     let evicted = state.queue.push(req, max_spans);
     if evicted > 0 {
         metrics.spans_evicted.fetch_add(evicted as u64, Relaxed);
@@ -466,14 +460,19 @@ async fn drain_queue(
 ) -> Result<usize, String> {
     let mut sent = 0;
     while let Some(req) = queue.front() {
-        let n = count_spans(req);
+        let n = req.spans;
         match exporter {
             Exporter::Otlp(otlp) => {
-                otlp.export(req.clone()).await.map_err(|e| e.to_string())?;
+                otlp.export_encoded(req.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Exporter::Console => {}
             Exporter::Json(w) => {
-                w.write(req).map_err(|e| e.to_string())?;
+                let decoded: ExportTraceServiceRequest =
+                    prost::Message::decode(req.bytes.as_slice())
+                        .map_err(|e| format!("queued request: {e}"))?;
+                w.write(&decoded).map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())?;
             }
         }
@@ -554,14 +553,5 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
                 .map_err(|e| DaemonError::Export(e.to_string()))?;
             Ok(Exporter::Otlp(Box::new(e)))
         }
-    }
-}
-
-/// The shared correlator settings. (Duplicates are forgotten per read, see `Dedup`; the
-/// log-time window applies only to a state saved before that.)
-pub fn correlator_config(cfg: &Config) -> CorrelatorConfig {
-    CorrelatorConfig {
-        dedup_window_ns: (cfg.tracing.go_back_seconds as i64 * 4 + 600) * SEC,
-        ..engine::correlator_config(cfg)
     }
 }

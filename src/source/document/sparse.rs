@@ -428,15 +428,7 @@ mod tests {
 
     #[test]
     fn sparse_decoding_maps_every_line_like_the_full_tree() {
-        let custom = Mapping {
-            facility: String::new(),
-            hostname: "host.name.keyword".into(),
-            service: "log.syslog.appname.keyword".into(),
-            message_id: "postfix.message-id".into(),
-            relay_host: "relay.host".into(),
-            ..Mapping::default()
-        };
-        for mapping in [Mapping::default(), custom] {
+        for mapping in crate::source::document::scan::tests::mappings() {
             let ctx = ctx(mapping);
             for line in LINES {
                 assert_eq!(ctx.map_line(line), ctx.map_line_slowly(line), "{line}");
