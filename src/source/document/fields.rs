@@ -257,14 +257,8 @@ fn object<'a>(
             }
             _ => s.skip_value()?,
         }
-        s.ws();
-        match s.peek()? {
-            b',' => s.pos += 1,
-            b'}' => {
-                s.pos += 1;
-                return Some(());
-            }
-            _ => return None,
+        if s.comma_or(b'}')? {
+            return Some(());
         }
     }
 }

@@ -87,6 +87,19 @@ impl<'a, 'p> Scanner<'a, 'p> {
         (self.peek()? == c).then(|| self.pos += 1)
     }
 
+    /// After a member of an object or array: `,` (false: another follows) or `close` (true:
+    /// the container ended); anything else is not JSON.
+    pub(super) fn comma_or(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.pos += 1;
+        match c {
+            b',' => Some(false),
+            c if c == close => Some(true),
+            _ => None,
+        }
+    }
+
     pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
         self.b[self.pos..]
             .starts_with(word)
@@ -172,14 +185,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 None => self.skip_value()?,
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(members);
-                }
-                _ => return None,
+            if self.comma_or(b'}')? {
+                return Some(members);
             }
         }
     }
@@ -195,14 +202,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         loop {
             items.push(self.value(at)?);
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(items);
-                }
-                _ => return None,
+            if self.comma_or(b']')? {
+                return Some(items);
             }
         }
     }
