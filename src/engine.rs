@@ -9,7 +9,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use crate::config::Config;
 use crate::correlate::{Correlator, CorrelatorConfig, Message};
 use crate::export::otlp::OtlpConfig;
-use crate::record::LogRecord;
 use crate::trace::model::{build_spans, to_request, BuiltSpan, ModelOptions};
 
 const SEC: i64 = 1_000_000_000;
@@ -29,10 +28,6 @@ impl Engine {
             correlator: Correlator::new(correlate),
             model,
         }
-    }
-
-    pub fn ingest(&mut self, rec: &LogRecord) {
-        self.correlator.ingest(rec);
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mailtrace::correlate::{Correlator, CorrelatorConfig, Message};
+use mailtrace::correlate::{Correlator, CorrelatorConfig, Message, ParsedRecord};
 use mailtrace::parse::syslog::{parse_line, SyslogContext};
 use mailtrace::record::LogRecord;
 use mailtrace::trace::ids::hex;
@@ -145,4 +145,33 @@ fn a_retry_rounds_later_extends_the_same_hop() {
         .map(|a| a.attempt.status.unwrap().as_str())
         .collect();
     assert_eq!(statuses, ["deferred", "sent"]);
+}
+
+/// A record handed over whole (its text moved into the hop instead of copied), or parsed on
+/// another thread first, files exactly what a borrowed record does: same messages, same raw
+/// lines, same counters, duplicates included.
+#[test]
+fn owned_and_preparsed_records_file_what_borrowed_ones_do() {
+    let mut input = records();
+    // Every tenth line twice, so the duplicate filter is exercised on each path.
+    let again: Vec<LogRecord> = input.iter().step_by(10).cloned().collect();
+    input.extend(again);
+    let mut borrowed = Correlator::new(CorrelatorConfig::default());
+    let mut owned = Correlator::new(CorrelatorConfig::default());
+    let mut parsed = Correlator::new(CorrelatorConfig::default());
+    for r in &input {
+        borrowed.ingest(r);
+        owned.ingest_owned(r.clone());
+        parsed.ingest_record(ParsedRecord::parse(r.clone()));
+    }
+    let want = borrowed.drain();
+    assert!(borrowed.stats().duplicates > 0);
+    assert!(want
+        .iter()
+        .flat_map(|m| &m.hops)
+        .any(|h| !h.lines.is_empty()));
+    for c in [&mut owned, &mut parsed] {
+        assert_eq!(c.drain(), want);
+        assert_eq!(c.stats(), borrowed.stats());
+    }
 }

@@ -15,7 +15,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::Args;
 
 use mailtrace::config::Config;
-use mailtrace::correlate::{Message, RejectReport};
+use mailtrace::correlate::{Message, ParsedRecord, RejectReport};
 use mailtrace::engine::{
     correlator_config, now_ns, otlp_config, requests_for, Engine, LogRounds,
     DEFAULT_SPANS_PER_REQUEST,
@@ -25,7 +25,9 @@ use mailtrace::export::otlp::{count_spans, OtlpExporter};
 use mailtrace::parse::syslog::SyslogContext;
 use mailtrace::parse::time::Zone;
 use mailtrace::source::document::DocumentContext;
-use mailtrace::source::replay::{try_read_input, Input, InputFormat, ReadContext, ReadStats};
+use mailtrace::source::replay::{
+    read_inputs_pipelined, Input, InputFormat, ReadContext, ReadStats,
+};
 use mailtrace::trace::model::ModelOptions;
 use mailtrace::trace::request::RequestEncoder;
 
@@ -103,19 +105,30 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
     let mut rejects = RejectSummary::default();
     let mut totals = (0usize, 0usize);
     let mut stats = ReadStats::default();
-    for path in &args.inputs {
-        let input = Input { path: path.clone() };
-        try_read_input(&input, args.format, &ctx, &mut stats, |rec| {
+    let inputs: Vec<Input> = args
+        .inputs
+        .iter()
+        .map(|path| Input { path: path.clone() })
+        .collect();
+    // Reading, decoding and parsing run on a second thread; correlation, span building and
+    // export here, in input order.
+    read_inputs_pipelined(
+        &inputs,
+        args.format,
+        &ctx,
+        &mut stats,
+        ParsedRecord::parse,
+        |rec| {
             let engine = &mut engine;
             let model = &engine.model;
-            rounds.advance(rec.timestamp_ns, &mut engine.correlator, |c, released| {
+            rounds.advance(rec.timestamp_ns(), &mut engine.correlator, |c, released| {
                 rejects.add(c.take_rejects());
                 sink.export(&released, model, &mut totals)
             })?;
-            engine.ingest(&rec);
+            engine.correlator.ingest_record(rec);
             Ok::<_, anyhow::Error>(())
-        })?;
-    }
+        },
+    )?;
     let released = engine.correlator.drain();
     rejects.add(engine.correlator.take_rejects());
     sink.export(&released, &engine.model, &mut totals)?;

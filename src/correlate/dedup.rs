@@ -13,19 +13,20 @@
 //! Persisted compactly: the queue only (the set is rebuilt on load), fingerprints of one
 //! stamp as one hex string.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hasher;
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher13};
 
+use super::FastSet;
 use crate::record::LogRecord;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "repr::DedupRepr", into = "repr::DedupRepr")]
 pub struct Dedup {
     window_ns: i64,
-    seen: HashSet<u128>,
+    seen: FastSet<u128>,
     /// (stamp, fingerprint) in arrival order: the line's time, or the read's (`read_stamp`).
     order: VecDeque<(i64, u128)>,
     newest_ns: i64,
@@ -43,7 +44,7 @@ impl Dedup {
 
     /// The line's identity: the source's own ID when it has one (an OpenSearch `_id` is
     /// unique even for two identical lines), else the line's content.
-    fn fingerprint(rec: &LogRecord) -> u128 {
+    pub fn fingerprint(rec: &LogRecord) -> u128 {
         let mut h = SipHasher13::new_with_keys(0x6d61_696c, 0x7472_6163);
         match &rec.source_id {
             Some(id) => {
@@ -86,7 +87,12 @@ impl Dedup {
 
     /// True when the line is new (and remembers it); false for a duplicate.
     pub fn first_sighting(&mut self, rec: &LogRecord) -> bool {
-        let fp = Self::fingerprint(rec);
+        self.first_sighting_of(Self::fingerprint(rec), rec.timestamp_ns)
+    }
+
+    /// `first_sighting` of a line whose `fingerprint` was taken already (on the thread that
+    /// parsed it).
+    pub fn first_sighting_of(&mut self, fp: u128, timestamp_ns: i64) -> bool {
         if !self.seen.insert(fp) {
             return false;
         }
@@ -94,9 +100,9 @@ impl Dedup {
             self.order.push_back((stamp, fp));
             return true;
         }
-        self.order.push_back((rec.timestamp_ns, fp));
-        if rec.timestamp_ns > self.newest_ns {
-            self.newest_ns = rec.timestamp_ns;
+        self.order.push_back((timestamp_ns, fp));
+        if timestamp_ns > self.newest_ns {
+            self.newest_ns = timestamp_ns;
             self.forget_old();
         }
         true

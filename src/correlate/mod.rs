@@ -9,7 +9,15 @@ mod store;
 
 pub use dedup::Dedup;
 pub use message::*;
-pub use store::{Correlator, CorrelatorConfig, CorrelatorStats, RejectReport, Retained};
+pub use store::{
+    Correlator, CorrelatorConfig, CorrelatorStats, ParsedRecord, RejectReport, Retained,
+};
+
+/// The store's maps are hit several times per line. foldhash is several times cheaper than
+/// std's SipHash for short keys and still seeded per process, so log content (Message-IDs,
+/// queue IDs) cannot be chosen to collide.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,12 @@
 //! recipients, no replies: those went out with the spans, and a re-release sends neither
 //! the root nor these hops' spans again (`trace::model::visit_spans`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use super::message::{Hop, Message, TimedAttempt};
+use super::FastMap;
 use crate::parse::{Attempt, Mta, Relay};
 
 /// A released hop. Persisted as a JSON array (no field names): the daemon saves thousands
@@ -96,7 +97,7 @@ impl GhostHop {
 /// Released messages by Message-ID, with the round of their release, oldest first out.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Released {
-    by_message: HashMap<String, (u64, Vec<GhostHop>)>,
+    by_message: FastMap<String, (u64, Vec<GhostHop>)>,
     /// Release order, to forget the oldest cheaply (may name entries already gone).
     order: VecDeque<String>,
 }

@@ -15,14 +15,13 @@
 //! whose every hop finished (`removed`/`Completed`), and messages forced out by a limit
 //! (age, count) marked incomplete. `drain` hands out everything (replay's end of input).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
 use super::edges::link_hops;
 use super::message::{Hop, HopLine, Message, Notice, NoticeOrigin, TimedAttempt};
 use super::released::Released;
+use super::FastMap;
 use crate::parse::{self, MailEvent, MailLine, Mta, Reject};
 use crate::record::LogRecord;
 use crate::trace::ids::normalize_message_id;
@@ -131,6 +130,27 @@ struct Orphan {
     last_round: u64,
 }
 
+/// A record with its parse and its duplicate-filter fingerprint, ready for the store. Both
+/// need nothing of the store, so they can run on another thread; only `parse` makes one, so
+/// they always belong to the record.
+#[derive(Debug)]
+pub struct ParsedRecord {
+    rec: LogRecord,
+    /// `None` for noise, which is neither filed nor deduplicated.
+    line: Option<(MailLine, u128)>,
+}
+
+impl ParsedRecord {
+    pub fn parse(rec: LogRecord) -> Self {
+        let line = parse::parse_record(&rec).map(|l| (l, Dedup::fingerprint(&rec)));
+        ParsedRecord { rec, line }
+    }
+
+    pub fn timestamp_ns(&self) -> i64 {
+        self.rec.timestamp_ns
+    }
+}
+
 /// The correlator. Feed it records with `ingest`, call `end_round` after each batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Correlator {
@@ -140,13 +160,13 @@ pub struct Correlator {
     /// a replay of old logs behaves like the daemon did).
     watermark_ns: i64,
     dedup: Dedup,
-    messages: HashMap<String, PendingMessage>,
+    messages: FastMap<String, PendingMessage>,
     #[serde(with = "pairs")]
-    live: HashMap<HopKey, String>,
+    live: FastMap<HopKey, String>,
     #[serde(with = "pairs")]
-    orphans: HashMap<HopKey, Orphan>,
+    orphans: FastMap<HopKey, Orphan>,
     #[serde(with = "pairs")]
-    recent: HashMap<HopKey, (String, u64)>,
+    recent: FastMap<HopKey, (String, u64)>,
     /// Released messages' hops, compacted: a late line re-opens the message with these as
     /// `exported_before` hops so edges still form. (A state saved before this compact form
     /// existed stored `released`; that field is ignored: only late-line links of messages
@@ -154,7 +174,7 @@ pub struct Correlator {
     #[serde(default)]
     ghosts: Released,
     #[serde(with = "pairs")]
-    notices: HashMap<HopKey, NoticeOrigin>,
+    notices: FastMap<HopKey, NoticeOrigin>,
     rejects: Vec<RejectReport>,
     /// Messages forced out mid-batch by the orphan limit, handed out at the next release.
     overflow: Vec<Message>,
@@ -168,12 +188,12 @@ impl Correlator {
             cfg,
             round: 0,
             watermark_ns: i64::MIN,
-            messages: HashMap::new(),
-            live: HashMap::new(),
-            orphans: HashMap::new(),
-            recent: HashMap::new(),
+            messages: FastMap::default(),
+            live: FastMap::default(),
+            orphans: FastMap::default(),
+            recent: FastMap::default(),
             ghosts: Released::default(),
-            notices: HashMap::new(),
+            notices: FastMap::default(),
             rejects: Vec::new(),
             overflow: Vec::new(),
             stats: CorrelatorStats::default(),
@@ -243,25 +263,54 @@ impl Correlator {
 
     /// Parse and file one record. Duplicates and lines outside any queue file are counted.
     pub fn ingest(&mut self, rec: &LogRecord) {
+        let line = parse::parse_record(rec).map(|l| (l, Dedup::fingerprint(rec)));
+        if let Some(line) = self.admit(rec, line) {
+            self.file(rec, line, None);
+        }
+    }
+
+    /// `ingest` for a record the caller is done with: its text becomes the hop's raw line
+    /// without a copy.
+    pub fn ingest_owned(&mut self, rec: LogRecord) {
+        self.ingest_record(ParsedRecord::parse(rec));
+    }
+
+    /// `ingest_owned` for a record parsed elsewhere (`replay` parses on its reading thread).
+    pub fn ingest_record(&mut self, parsed: ParsedRecord) {
+        let ParsedRecord { mut rec, line } = parsed;
+        if let Some(line) = self.admit(&rec, line) {
+            let text = std::mem::take(&mut rec.message);
+            self.file(&rec, line, Some(text));
+        }
+    }
+
+    /// Count the line; its parse back when it is neither noise nor a duplicate.
+    fn admit(&mut self, rec: &LogRecord, line: Option<(MailLine, u128)>) -> Option<MailLine> {
         self.stats.lines += 1;
         self.watermark_ns = self.watermark_ns.max(rec.timestamp_ns);
         // Noise is not deduplicated: identical `connect from` lines in one second are
         // normal and carry nothing, so counting them as duplicates would only mislead.
-        let Some(line) = parse::parse_record(rec) else {
+        let Some((line, fingerprint)) = line else {
             self.stats.unmatched += 1;
-            return;
+            return None;
         };
-        if !self.dedup.first_sighting(rec) {
+        if !self.dedup.first_sighting_of(fingerprint, rec.timestamp_ns) {
             self.stats.duplicates += 1;
-            return;
+            return None;
         }
-        self.ingest_parsed(rec, line);
+        Some(line)
     }
 
     /// File an already parsed line (the parse step is separate so benchmarks and tests can
     /// drive the store directly).
     pub fn ingest_parsed(&mut self, rec: &LogRecord, line: MailLine) {
-        let Some(queue_id) = line.queue_id.clone() else {
+        self.file(rec, line, None);
+    }
+
+    /// File a parsed line; `text` is the record's message when the caller gave it up
+    /// (`rec.message` is then empty), else it is copied from `rec`.
+    fn file(&mut self, rec: &LogRecord, mut line: MailLine, text: Option<String>) {
+        let Some(queue_id) = line.queue_id.take() else {
             if let MailEvent::Reject(reject) = line.event {
                 self.stats.rejects += 1;
                 self.rejects.push(RejectReport {
@@ -348,7 +397,7 @@ impl Correlator {
                 &mut orphan.hop
             }
         };
-        apply(hop, rec, line.event, max_lines);
+        apply(hop, rec, text, line.event, max_lines);
 
         // A bounce notice names a new queue file on this host: remember whose bounce it is.
         if let Some(n) = hop
@@ -628,7 +677,7 @@ fn new_hop(key: &HopKey, mta: Mta, ts: i64) -> Hop {
 }
 
 /// Fold one line into its hop.
-fn apply(hop: &mut Hop, rec: &LogRecord, event: MailEvent, max_lines: usize) {
+fn apply(hop: &mut Hop, rec: &LogRecord, text: Option<String>, event: MailEvent, max_lines: usize) {
     let ts = rec.timestamp_ns;
     hop.first_ns = hop.first_ns.min(ts);
     hop.last_ns = hop.last_ns.max(ts);
@@ -636,7 +685,7 @@ fn apply(hop: &mut Hop, rec: &LogRecord, event: MailEvent, max_lines: usize) {
         hop.lines.push(HopLine {
             timestamp_ns: ts,
             service: rec.service.clone(),
-            text: rec.message.clone(),
+            text: text.unwrap_or_else(|| rec.message.clone()),
         });
     } else {
         hop.lines_dropped += 1;
@@ -692,10 +741,10 @@ mod pairs {
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::HashMap;
-    use std::hash::Hash;
+    use std::hash::{BuildHasher, Hash};
 
-    pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(
-        map: &HashMap<K, V>,
+    pub fn serialize<K: Serialize + Ord, V: Serialize, H, S: Serializer>(
+        map: &HashMap<K, V, H>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         // Sorted so that a persisted state is byte-stable for the same content.
@@ -704,9 +753,10 @@ mod pairs {
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    pub fn deserialize<'de, K, V, H, D>(d: D) -> Result<HashMap<K, V, H>, D::Error>
     where
         K: DeserializeOwned + Eq + Hash,
+        H: BuildHasher + Default,
         V: DeserializeOwned,
         D: Deserializer<'de>,
     {

@@ -259,8 +259,8 @@ pub async fn run(
                 if let Some(read_at) = r.new_cursor {
                     state.correlator.begin_read(read_at);
                 }
-                for rec in &r.records {
-                    state.correlator.ingest(rec);
+                for rec in r.records {
+                    state.correlator.ingest_owned(rec);
                 }
                 if let Some(read_at) = r.new_cursor {
                     // The next window starts `go_back` before this read: older reads'

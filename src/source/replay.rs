@@ -188,6 +188,104 @@ pub fn try_read_input<E: From<io::Error>>(
     Ok(())
 }
 
+/// Records handed over at a time between the reading thread and the consumer: enough that
+/// the hand-over costs nothing per line, few enough that memory stays flat.
+const BATCH: usize = 1024;
+
+/// Batches in flight: the reader runs at most this far ahead.
+const BATCHES_AHEAD: usize = 4;
+
+/// Why the reading thread stopped early.
+enum ReadStop {
+    Input(io::Error),
+    /// The consumer failed and hung up; its error is the one returned.
+    ConsumerGone,
+}
+
+impl From<io::Error> for ReadStop {
+    fn from(e: io::Error) -> Self {
+        ReadStop::Input(e)
+    }
+}
+
+/// `try_read_input` over `inputs` in order, with reading, decoding and `prepare` (per-record
+/// work that needs nothing of the consumer, such as parsing) on a second thread while `sink`
+/// consumes here: a replay then uses two cores. `sink` sees every record in input order;
+/// the first error on either side stops both and is returned. Bad lines are counted in
+/// `stats` as `try_read_input` counts them.
+pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
+    inputs: &[Input],
+    format: InputFormat,
+    ctx: &ReadContext,
+    stats: &mut ReadStats,
+    prepare: impl Fn(LogRecord) -> T + Sync,
+    mut sink: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(BATCHES_AHEAD);
+    let prepare = &prepare;
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut read = ReadStats::default();
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut run = || -> Result<(), ReadStop> {
+                for input in inputs {
+                    try_read_input(input, format, ctx, &mut read, |rec| {
+                        batch.push(prepare(rec));
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            tx.send(full).map_err(|_| ReadStop::ConsumerGone)?;
+                        }
+                        Ok::<_, ReadStop>(())
+                    })?;
+                }
+                Ok(())
+            };
+            let outcome = run();
+            // What was read before an input failed still reaches the sink, as it would
+            // reading in line.
+            if !batch.is_empty() && tx.send(batch).is_err() && outcome.is_ok() {
+                return (read, Err(ReadStop::ConsumerGone));
+            }
+            (read, outcome)
+        });
+        let mut consumed = Ok(());
+        'batches: for batch in rx.iter() {
+            for item in batch {
+                if let Err(e) = sink(item) {
+                    consumed = Err(e);
+                    break 'batches;
+                }
+            }
+        }
+        // Hang up first: a reader blocked on a full channel then stops instead of waiting.
+        drop(rx);
+        let (read, outcome) = match reader.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        merge_stats(stats, read);
+        consumed?;
+        match outcome {
+            Ok(()) | Err(ReadStop::ConsumerGone) => Ok(()),
+            Err(ReadStop::Input(e)) => Err(e.into()),
+        }
+    })
+}
+
+fn merge_stats(into: &mut ReadStats, from: ReadStats) {
+    into.lines += from.lines;
+    into.records += from.records;
+    into.invalid_utf8 += from.invalid_utf8;
+    into.filtered += from.filtered;
+    for (reason, s) in from.skipped {
+        let e = into.skipped.entry(reason).or_default();
+        if e.count == 0 {
+            e.first_at = s.first_at;
+        }
+        e.count += s.count;
+    }
+}
+
 /// Read a whole input into memory (tests and small one-shot reads).
 pub fn read_all(
     path: &Path,
@@ -201,4 +299,162 @@ pub fn read_all(
     };
     read_input(&input, format, ctx, &mut stats, |r| out.push(r))?;
     Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OpenSearchConfig;
+    use crate::parse::time::Zone;
+    use std::io::Write;
+
+    fn ctx() -> ReadContext {
+        ReadContext {
+            syslog: SyslogContext {
+                zone: Zone::parse("UTC").unwrap(),
+                now_ns: 1_900_000_000_000_000_000,
+                year: Some(2025),
+                default_host: None,
+            },
+            documents: DocumentContext::new(&OpenSearchConfig::default()).unwrap(),
+        }
+    }
+
+    /// `n` syslog lines numbered from `from`, every 7th one unparseable.
+    fn write_log(dir: &Path, name: &str, from: usize, n: usize) -> Input {
+        let path = dir.join(name);
+        let mut f = io::BufWriter::new(File::create(&path).unwrap());
+        for i in from..from + n {
+            if i % 7 == 0 {
+                writeln!(f, "garbage {i}").unwrap();
+            } else {
+                writeln!(
+                    f,
+                    "Mar  1 00:00:{:02} mx postfix/smtpd[1]: line {i}",
+                    i % 60
+                )
+                .unwrap();
+            }
+        }
+        Input { path }
+    }
+
+    fn sequential(inputs: &[Input], ctx: &ReadContext) -> (Vec<String>, ReadStats) {
+        let mut stats = ReadStats::default();
+        let mut seen = Vec::new();
+        for input in inputs {
+            read_input(input, InputFormat::Auto, ctx, &mut stats, |r| {
+                seen.push(r.message)
+            })
+            .unwrap();
+        }
+        (seen, stats)
+    }
+
+    fn same_stats(a: &ReadStats, b: &ReadStats) {
+        assert_eq!(
+            (a.lines, a.records, a.invalid_utf8),
+            (b.lines, b.records, b.invalid_utf8)
+        );
+        let counts = |s: &ReadStats| -> Vec<(String, u64, String)> {
+            s.skipped
+                .iter()
+                .map(|(r, c)| (r.clone(), c.count, c.first_at.clone()))
+                .collect()
+        };
+        assert_eq!(counts(a), counts(b));
+    }
+
+    #[test]
+    fn pipelined_read_delivers_every_record_in_order_and_counts_as_sequential() {
+        let dir = tempfile::tempdir().unwrap();
+        // Neither input a whole number of batches, so hand-overs fall mid-file and at its end.
+        let inputs = [
+            write_log(dir.path(), "a.log", 0, 2 * BATCH + 17),
+            write_log(dir.path(), "b.log", 5000, BATCH + 3),
+        ];
+        let ctx = ctx();
+        let (expected, expected_stats) = sequential(&inputs, &ctx);
+        let mut stats = ReadStats::default();
+        let mut seen = Vec::new();
+        read_inputs_pipelined(
+            &inputs,
+            InputFormat::Auto,
+            &ctx,
+            &mut stats,
+            |r| r.message,
+            |m| {
+                seen.push(m);
+                Ok::<_, io::Error>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, expected);
+        assert!(
+            expected_stats.skipped_total() > 0,
+            "the input has bad lines"
+        );
+        same_stats(&stats, &expected_stats);
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_reader_and_its_error_is_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let total = 40 * BATCH;
+        let inputs = [write_log(dir.path(), "a.log", 1, total)];
+        let mut stats = ReadStats::default();
+        let mut seen = 0;
+        let err = read_inputs_pipelined(
+            &inputs,
+            InputFormat::Auto,
+            &ctx(),
+            &mut stats,
+            |r| r,
+            |_| {
+                seen += 1;
+                if seen == 10 {
+                    return Err(io::Error::other("collector gone"));
+                }
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "collector gone");
+        assert_eq!(seen, 10);
+        // The reader stopped within the channel's reach instead of reading everything.
+        assert!(
+            stats.lines < ((BATCHES_AHEAD + 3) * BATCH) as u64,
+            "read {} of {total} lines",
+            stats.lines
+        );
+    }
+
+    #[test]
+    fn an_unreadable_input_is_an_error_after_the_records_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [
+            write_log(dir.path(), "a.log", 1, 100),
+            Input {
+                path: dir.path().join("missing.log"),
+            },
+        ];
+        let mut stats = ReadStats::default();
+        let mut seen = 0;
+        let err = read_inputs_pipelined(
+            &inputs,
+            InputFormat::Auto,
+            &ctx(),
+            &mut stats,
+            |r| r,
+            |_| {
+                seen += 1;
+                Ok::<_, io::Error>(())
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot read"), "{err}");
+        assert!(err.to_string().contains("missing.log"), "{err}");
+        assert_eq!(seen, stats.records as usize);
+        assert!(seen > 0);
+    }
 }

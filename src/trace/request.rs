@@ -7,7 +7,7 @@
 //! its own buffer while messages are added; a finished request wraps those buffers in their
 //! `ResourceSpans`/`ScopeSpans` headers, whose lengths are then known.
 
-use std::collections::HashMap;
+use crate::correlate::FastMap;
 
 use crate::correlate::Message;
 use crate::trace::model::{visit_spans, ModelOptions, ROOT_SERVICE, SCOPE_NAME};
@@ -51,7 +51,7 @@ pub struct RequestEncoder {
     max_spans: usize,
     /// `[0]` is `ROOT_SERVICE`.
     services: Vec<ServiceSpans>,
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
     /// Spans in the open request.
     spans: usize,
     /// Services the message being added wrote to, and their length before it.
@@ -82,7 +82,7 @@ impl RequestEncoder {
         let mut enc = RequestEncoder {
             max_spans,
             services: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::default(),
             spans: 0,
             touched: Vec::new(),
             root: Vec::new(),
