@@ -438,10 +438,10 @@ impl OpenSearchSource {
             "sort": [{ &s.timestamp_field: { "order": "desc", "unmapped_type": "date" } }],
         });
         let path = format!("/{}/_search", s.index);
-        let reply = self
+        let mut reply = self
             .request(Method::Post, &path, &[], Some(body), "sample search")
             .await?;
-        Ok(self.parse_page(&reply.body, "sample search")?.0)
+        Ok(self.parse_page(&mut reply.body, "sample search")?.0)
     }
 
     /// Pages of `query` with the configured pagination (shared by the one-shot searches).
@@ -593,14 +593,14 @@ impl OpenSearchSource {
                 if let Some(after) = &search_after {
                     body["search_after"] = after.clone();
                 }
-                let reply = self
+                let mut reply = self
                     .request(Method::Post, "/_search", &[], Some(body), "search page")
                     .await?;
                 // The PIT id may change between pages; always continue with the newest one.
                 if let Some(id) = reply.body["pit_id"].as_str() {
                     pit_id = id.to_string();
                 }
-                let (hits, last_sort) = self.parse_page(&reply.body, "search page")?;
+                let (hits, last_sort) = self.parse_page(&mut reply.body, "search page")?;
                 let n = hits.len();
                 total += n as u64;
                 if n > 0 {
@@ -654,7 +654,7 @@ impl OpenSearchSource {
         let result = async {
             let mut total = 0u64;
             loop {
-                let (hits, _) = self.parse_page(&reply.body, "scroll page")?;
+                let (hits, _) = self.parse_page(&mut reply.body, "scroll page")?;
                 let n = hits.len();
                 total += n as u64;
                 if n > 0 {
@@ -698,9 +698,10 @@ impl OpenSearchSource {
 
     /// Hits of one page and the last hit's sort values. A page that timed out or lost shards
     /// is an error: its missing documents would otherwise vanish.
+    /// The documents are moved out of `body`, not copied.
     fn parse_page(
         &self,
-        body: &Value,
+        body: &mut Value,
         what: &'static str,
     ) -> Result<(Vec<Hit>, Option<Value>), SourceError> {
         if body["timed_out"].as_bool() == Some(true) {
@@ -714,19 +715,20 @@ impl OpenSearchSource {
             return Err(self.incomplete(what, format!("{failed} shard(s) failed: {reason}")));
         }
         let raw = body["hits"]["hits"]
-            .as_array()
+            .as_array_mut()
             .ok_or_else(|| self.malformed(what, "no hits.hits array"))?;
         let mut hits = Vec::with_capacity(raw.len());
-        for h in raw {
+        for h in raw.iter_mut() {
             let id = h["_id"]
                 .as_str()
-                .ok_or_else(|| self.malformed(what, "hit without _id"))?;
-            let source = match h.get("_source") {
-                Some(s) if s.is_object() => s.clone(),
+                .ok_or_else(|| self.malformed(what, "hit without _id"))?
+                .to_string();
+            let source = match h.get_mut("_source") {
+                Some(s) if s.is_object() => s.take(),
                 _ => return Err(self.malformed(what, "hit without _source (is _source disabled?)")),
             };
             hits.push(Hit {
-                id: id.to_string(),
+                id,
                 index: h["_index"].as_str().unwrap_or_default().to_string(),
                 source,
             });
