@@ -200,7 +200,8 @@ fn reference_spans(lines: &[mailgen::Line]) -> BTreeMap<Vec<u8>, Span> {
     for l in &sorted {
         let mut doc = l.doc();
         doc.as_object_mut().unwrap().remove("_id");
-        c.ingest(&mapper.map_hit(&l.id, &doc).unwrap());
+        let source = serde_json::value::to_raw_value(&doc).unwrap();
+        c.ingest(&mapper.map_hit(&l.id, &source).unwrap());
     }
     let mut out = BTreeMap::new();
     for msg in c.drain() {

@@ -80,9 +80,12 @@ fn assert_complete_and_ordered(hits: &[mailtrace::source::opensearch::Hit], ids:
     let got: HashSet<String> = hits.iter().map(|h| h.id.clone()).collect();
     assert_eq!(got.len(), 25_000, "each _id exactly once");
     assert_eq!(&got, ids);
-    let times: Vec<&str> = hits
+    let times: Vec<String> = hits
         .iter()
-        .map(|h| h.source["@timestamp"].as_str().unwrap())
+        .map(|h| {
+            let doc: serde_json::Value = serde_json::from_str(h.source.get()).unwrap();
+            doc["@timestamp"].as_str().unwrap().to_string()
+        })
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "time order");
 }

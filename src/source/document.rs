@@ -10,6 +10,7 @@
 
 use crate::config::{Mapping, OpenSearchConfig, Zone};
 use crate::record::{FieldHints, LogRecord};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -181,9 +182,27 @@ impl DocumentContext {
         map_document(doc, &self.mapping, &self.zone)
     }
 
-    /// A search hit's `_source` with its `_id`, as the OpenSearch source hands them over.
-    pub fn map_hit(&self, id: &str, source: &Value) -> Result<LogRecord, DocumentError> {
-        let mut rec = map_document(source, &self.mapping, &self.zone)?;
+    /// A search hit's `_source` (as the JSON text the cluster sent) with its `_id`, as the
+    /// OpenSearch source hands them over. Plain documents are read straight off the text;
+    /// any other shape, and every error, goes through the `Value` tree as `map` reads it.
+    /// There is no facility filter here (the search asked for the facility): a document the
+    /// text way would filter goes the tree way too.
+    pub fn map_hit(&self, id: &str, source: &RawValue) -> Result<LogRecord, DocumentError> {
+        let text = source.get();
+        let fast = self.sparse.fields.as_ref().and_then(|plan| {
+            match fields::map_line(self, plan, text)? {
+                LineOutcome::Record(rec) => Some(rec),
+                _ => None,
+            }
+        });
+        let mut rec = match fast {
+            Some(rec) => rec,
+            None => {
+                let doc: Value =
+                    serde_json::from_str(text).map_err(|_| DocumentError::NotAnObject)?;
+                self.map(&doc)?
+            }
+        };
         rec.source_id = Some(id.to_string());
         Ok(rec)
     }

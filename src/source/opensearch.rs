@@ -17,6 +17,8 @@ use opensearch::http::request::JsonBody;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::{Method, Url};
 use opensearch::OpenSearch;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// How long OpenSearch keeps a PIT or scroll context alive between two pages.
@@ -125,12 +127,20 @@ pub enum Pagination {
     Scroll,
 }
 
-/// One search hit, unmapped.
-#[derive(Debug, Clone, PartialEq)]
+/// One search hit, unmapped: its `_source` as the JSON text the cluster sent, which the
+/// mapping reads without building a tree (`DocumentContext::map_hit`).
+#[derive(Debug, Clone)]
 pub struct Hit {
     pub id: String,
     pub index: String,
-    pub source: Value,
+    pub source: Box<RawValue>,
+}
+
+impl PartialEq for Hit {
+    /// The same document as the same text: clusters do not reformat what they store.
+    fn eq(&self, other: &Self) -> bool {
+        (&self.id, &self.index, self.source.get()) == (&other.id, &other.index, other.source.get())
+    }
 }
 
 /// Every way reading a window can fail. Display is one line naming `host:port` and the index,
@@ -208,6 +218,47 @@ pub struct OpenSearchSource {
 /// One successful response: its parsed body (`Value::Null` when the body was empty).
 struct Reply {
     body: Value,
+}
+
+/// One page of a search, read by `parse_page`.
+struct Page {
+    hits: Vec<Hit>,
+    last_sort: Option<Value>,
+    pit_id: Option<String>,
+}
+
+/// A search reply as sent: the few small members as values, each hit's document as its JSON
+/// text (borrowed from the reply, copied once into its `Hit`).
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(default)]
+    timed_out: Value,
+    #[serde(default)]
+    _shards: Value,
+    #[serde(default, borrow)]
+    hits: Option<RawHits<'a>>,
+    #[serde(default)]
+    pit_id: Value,
+    #[serde(default)]
+    _scroll_id: Value,
+}
+
+#[derive(Deserialize)]
+struct RawHits<'a> {
+    #[serde(default, borrow)]
+    hits: Option<Vec<RawHit<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawHit<'a> {
+    #[serde(default)]
+    _id: Value,
+    #[serde(default)]
+    _index: Value,
+    #[serde(default, borrow)]
+    _source: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    sort: Option<&'a RawValue>,
 }
 
 impl OpenSearchSource {
@@ -438,10 +489,10 @@ impl OpenSearchSource {
             "sort": [{ &s.timestamp_field: { "order": "desc", "unmapped_type": "date" } }],
         });
         let path = format!("/{}/_search", s.index);
-        let mut reply = self
-            .request(Method::Post, &path, &[], Some(body), "sample search")
+        let text = self
+            .request_text(Method::Post, &path, &[], Some(body), "sample search")
             .await?;
-        Ok(self.parse_page(&mut reply.body, "sample search")?.0)
+        Ok(self.parse_page(&text, "sample search")?.hits)
     }
 
     /// Pages of `query` with the configured pagination (shared by the one-shot searches).
@@ -593,14 +644,15 @@ impl OpenSearchSource {
                 if let Some(after) = &search_after {
                     body["search_after"] = after.clone();
                 }
-                let mut reply = self
-                    .request(Method::Post, "/_search", &[], Some(body), "search page")
+                let text = self
+                    .request_text(Method::Post, "/_search", &[], Some(body), "search page")
                     .await?;
+                let page = self.parse_page(&text, "search page")?;
                 // The PIT id may change between pages; always continue with the newest one.
-                if let Some(id) = reply.body["pit_id"].as_str() {
-                    pit_id = id.to_string();
+                if let Some(id) = page.pit_id {
+                    pit_id = id;
                 }
-                let (hits, last_sort) = self.parse_page(&mut reply.body, "search page")?;
+                let (hits, last_sort) = (page.hits, page.last_sort);
                 let n = hits.len();
                 total += n as u64;
                 if n > 0 {
@@ -641,7 +693,7 @@ impl OpenSearchSource {
         });
         let path = format!("/{}/_search", self.settings.index);
         let first = self
-            .request(
+            .request_text(
                 Method::Post,
                 &path,
                 &[("scroll", KEEP_ALIVE)],
@@ -649,12 +701,18 @@ impl OpenSearchSource {
                 "scroll search",
             )
             .await?;
-        let mut scroll_id = first.body["_scroll_id"].as_str().map(str::to_string);
-        let mut reply = first;
+        let mut scroll_id = None;
+        let mut text = first;
         let result = async {
             let mut total = 0u64;
             loop {
-                let (hits, _) = self.parse_page(&mut reply.body, "scroll page")?;
+                let raw = self.read_page(&text, "scroll page")?;
+                // Taken before the page is checked: a page that failed still has a scroll
+                // context to clear.
+                if let Some(id) = raw._scroll_id.as_str() {
+                    scroll_id = Some(id.to_string());
+                }
+                let hits = self.page_hits(raw, "scroll page")?.hits;
                 let n = hits.len();
                 total += n as u64;
                 if n > 0 {
@@ -667,8 +725,8 @@ impl OpenSearchSource {
                 let id = scroll_id
                     .clone()
                     .ok_or_else(|| self.malformed("scroll page", "no _scroll_id in the reply"))?;
-                reply = self
-                    .request(
+                text = self
+                    .request_text(
                         Method::Post,
                         "/_search/scroll",
                         &[],
@@ -676,9 +734,6 @@ impl OpenSearchSource {
                         "scroll page",
                     )
                     .await?;
-                if let Some(id) = reply.body["_scroll_id"].as_str() {
-                    scroll_id = Some(id.to_string());
-                }
             }
         }
         .await;
@@ -696,45 +751,61 @@ impl OpenSearchSource {
         result
     }
 
-    /// Hits of one page and the last hit's sort values. A page that timed out or lost shards
-    /// is an error: its missing documents would otherwise vanish.
-    /// The documents are moved out of `body`, not copied.
-    fn parse_page(
-        &self,
-        body: &mut Value,
-        what: &'static str,
-    ) -> Result<(Vec<Hit>, Option<Value>), SourceError> {
-        if body["timed_out"].as_bool() == Some(true) {
+    /// Hits of one page, the last hit's sort values and the paging IDs. A page that timed
+    /// out or lost shards is an error: its missing documents would otherwise vanish. The
+    /// documents stay JSON text: no tree is built for a page.
+    fn parse_page(&self, text: &str, what: &'static str) -> Result<Page, SourceError> {
+        self.page_hits(self.read_page(text, what)?, what)
+    }
+
+    fn read_page<'t>(&self, text: &'t str, what: &'static str) -> Result<RawPage<'t>, SourceError> {
+        serde_json::from_str(text).map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))
+    }
+
+    fn page_hits(&self, raw: RawPage, what: &'static str) -> Result<Page, SourceError> {
+        if raw.timed_out.as_bool() == Some(true) {
             return Err(self.incomplete(what, "timed_out: true".into()));
         }
-        let failed = body["_shards"]["failed"].as_u64().unwrap_or(0);
+        let failed = raw._shards["failed"].as_u64().unwrap_or(0);
         if failed > 0 {
-            let reason = body["_shards"]["failures"][0]["reason"]["reason"]
+            let reason = raw._shards["failures"][0]["reason"]["reason"]
                 .as_str()
                 .unwrap_or("no reason given");
             return Err(self.incomplete(what, format!("{failed} shard(s) failed: {reason}")));
         }
-        let raw = body["hits"]["hits"]
-            .as_array_mut()
+        let raw_hits = raw
+            .hits
+            .and_then(|h| h.hits)
             .ok_or_else(|| self.malformed(what, "no hits.hits array"))?;
-        let mut hits = Vec::with_capacity(raw.len());
-        for h in raw.iter_mut() {
-            let id = h["_id"]
+        let last_sort = match raw_hits.last().and_then(|h| h.sort) {
+            Some(sort) => Some(
+                serde_json::from_str(sort.get())
+                    .map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut hits = Vec::with_capacity(raw_hits.len());
+        for h in raw_hits {
+            let id = h
+                ._id
                 .as_str()
                 .ok_or_else(|| self.malformed(what, "hit without _id"))?
                 .to_string();
-            let source = match h.get_mut("_source") {
-                Some(s) if s.is_object() => s.take(),
+            let source = match h._source {
+                Some(s) if s.get().trim_start().starts_with('{') => s.to_owned(),
                 _ => return Err(self.malformed(what, "hit without _source (is _source disabled?)")),
             };
             hits.push(Hit {
                 id,
-                index: h["_index"].as_str().unwrap_or_default().to_string(),
+                index: h._index.as_str().unwrap_or_default().to_string(),
                 source,
             });
         }
-        let last_sort = raw.last().and_then(|h| h.get("sort")).cloned();
-        Ok((hits, last_sort))
+        Ok(Page {
+            hits,
+            last_sort,
+            pit_id: raw.pit_id.as_str().map(str::to_string),
+        })
     }
 
     /// Sends one request, retrying 429/502/503/504 with bounded backoff. Any non-2xx status,
@@ -747,6 +818,24 @@ impl OpenSearchSource {
         body: Option<Value>,
         what: &'static str,
     ) -> Result<Reply, SourceError> {
+        let text = self.request_text(method, path, query, body, what).await?;
+        if text.trim().is_empty() {
+            return Ok(Reply { body: Value::Null });
+        }
+        let body = serde_json::from_str(&text)
+            .map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))?;
+        Ok(Reply { body })
+    }
+
+    /// `request`, answering the body's text (search pages are read without a `Value` tree).
+    async fn request_text(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+        what: &'static str,
+    ) -> Result<String, SourceError> {
         let attempts = self.settings.max_attempts.max(1);
         let mut backoff = self.settings.retry_backoff;
         for attempt in 1..=attempts {
@@ -808,13 +897,8 @@ impl OpenSearchSource {
                 backoff = backoff.saturating_mul(2);
                 continue;
             }
-            let parsed: Result<Value, _> = if text.trim().is_empty() {
-                Ok(Value::Null)
-            } else {
-                serde_json::from_str(&text)
-            };
             if !(200..300).contains(&status) {
-                let body = parsed.unwrap_or(Value::Null);
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 let err_type = body["error"]["type"].as_str().unwrap_or_default();
                 if err_type == "index_not_found_exception" {
                     return Err(SourceError::IndexNotFound {
@@ -834,8 +918,7 @@ impl OpenSearchSource {
                     reason: self.redact(&reason),
                 });
             }
-            let body = parsed.map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))?;
-            return Ok(Reply { body });
+            return Ok(text);
         }
         unreachable!("the last attempt always returns")
     }

@@ -224,12 +224,12 @@ pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(BATCHES_AHEAD);
     let prepare = &prepare;
     std::thread::scope(|scope| {
+        // The reader counts into `stats` itself: nothing here looks at them before the join.
         let reader = scope.spawn(move || {
-            let mut read = ReadStats::default();
             let mut batch = Vec::with_capacity(BATCH);
             let mut run = || -> Result<(), ReadStop> {
                 for input in inputs {
-                    try_read_input(input, format, ctx, &mut read, |rec| {
+                    try_read_input(input, format, ctx, stats, |rec| {
                         batch.push(prepare(rec));
                         if batch.len() == BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -244,9 +244,9 @@ pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
             // What was read before an input failed still reaches the sink, as it would
             // reading in line.
             if !batch.is_empty() && tx.send(batch).is_err() && outcome.is_ok() {
-                return (read, Err(ReadStop::ConsumerGone));
+                return Err(ReadStop::ConsumerGone);
             }
-            (read, outcome)
+            outcome
         });
         let mut consumed = Ok(());
         'batches: for batch in rx.iter() {
@@ -259,31 +259,16 @@ pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
         }
         // Hang up first: a reader blocked on a full channel then stops instead of waiting.
         drop(rx);
-        let (read, outcome) = match reader.join() {
+        let outcome = match reader.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        merge_stats(stats, read);
         consumed?;
         match outcome {
             Ok(()) | Err(ReadStop::ConsumerGone) => Ok(()),
             Err(ReadStop::Input(e)) => Err(e.into()),
         }
     })
-}
-
-fn merge_stats(into: &mut ReadStats, from: ReadStats) {
-    into.lines += from.lines;
-    into.records += from.records;
-    into.invalid_utf8 += from.invalid_utf8;
-    into.filtered += from.filtered;
-    for (reason, s) in from.skipped {
-        let e = into.skipped.entry(reason).or_default();
-        if e.count == 0 {
-            e.first_at = s.first_at;
-        }
-        e.count += s.count;
-    }
 }
 
 /// Read a whole input into memory (tests and small one-shot reads).

@@ -2,6 +2,8 @@
 //! answers for, and it does answer for the plain shapes.
 
 use proptest::prelude::*;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::map_line;
 use crate::config::{Mapping, OpenSearchConfig};
@@ -40,9 +42,35 @@ fn agrees(ctx: &DocumentContext, line: &str) -> Result<(), String> {
     }
 }
 
+/// A search hit's document read off its text (`map_hit`) maps as its `Value` tree does,
+/// errors included.
+fn hit_agrees(ctx: &DocumentContext, line: &str) -> Result<(), String> {
+    let (Ok(raw), Ok(doc)) = (
+        serde_json::from_str::<Box<RawValue>>(line),
+        serde_json::from_str::<Value>(line),
+    ) else {
+        return Ok(());
+    };
+    if !doc.is_object() {
+        // A page refuses such hits before mapping.
+        return Ok(());
+    }
+    let want = ctx.map(&doc).map(|mut r| {
+        r.source_id = Some("hit-1".into());
+        r
+    });
+    let got = ctx.map_hit("hit-1", &raw);
+    if format!("{got:?}") == format!("{want:?}") {
+        Ok(())
+    } else {
+        Err(format!("{line:?}\n text: {got:?}\n tree: {want:?}"))
+    }
+}
+
 fn check(line: &str) -> Result<(), TestCaseError> {
     for ctx in contexts() {
         agrees(&ctx, line).map_err(TestCaseError::fail)?;
+        hit_agrees(&ctx, line).map_err(TestCaseError::fail)?;
     }
     Ok(())
 }
