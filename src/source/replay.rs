@@ -350,6 +350,17 @@ mod tests {
         assert_eq!(counts(a), counts(b));
     }
 
+    /// `read_inputs_pipelined` with records passed as they are, and the counts it made.
+    fn read_piped(
+        inputs: &[Input],
+        sink: impl FnMut(LogRecord) -> io::Result<()>,
+    ) -> (io::Result<()>, ReadStats) {
+        let mut stats = ReadStats::default();
+        let result =
+            read_inputs_pipelined(inputs, InputFormat::Auto, &ctx(), &mut stats, |r| r, sink);
+        (result, stats)
+    }
+
     #[test]
     fn pipelined_read_delivers_every_record_in_order_and_counts_as_sequential() {
         let dir = tempfile::tempdir().unwrap();
@@ -358,22 +369,13 @@ mod tests {
             write_log(dir.path(), "a.log", 0, 2 * BATCH + 17),
             write_log(dir.path(), "b.log", 5000, BATCH + 3),
         ];
-        let ctx = ctx();
-        let (expected, expected_stats) = sequential(&inputs, &ctx);
-        let mut stats = ReadStats::default();
+        let (expected, expected_stats) = sequential(&inputs, &ctx());
         let mut seen = Vec::new();
-        read_inputs_pipelined(
-            &inputs,
-            InputFormat::Auto,
-            &ctx,
-            &mut stats,
-            |r| r.message,
-            |m| {
-                seen.push(m);
-                Ok::<_, io::Error>(())
-            },
-        )
-        .unwrap();
+        let (result, stats) = read_piped(&inputs, |r| {
+            seen.push(r.message);
+            Ok(())
+        });
+        result.unwrap();
         assert_eq!(seen, expected);
         assert!(
             expected_stats.skipped_total() > 0,
@@ -387,23 +389,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let total = 40 * BATCH;
         let inputs = [write_log(dir.path(), "a.log", 1, total)];
-        let mut stats = ReadStats::default();
         let mut seen = 0;
-        let err = read_inputs_pipelined(
-            &inputs,
-            InputFormat::Auto,
-            &ctx(),
-            &mut stats,
-            |r| r,
-            |_| {
-                seen += 1;
-                if seen == 10 {
-                    return Err(io::Error::other("collector gone"));
-                }
-                Ok(())
-            },
-        )
-        .unwrap_err();
+        let (result, stats) = read_piped(&inputs, |_| {
+            seen += 1;
+            if seen == 10 {
+                return Err(io::Error::other("collector gone"));
+            }
+            Ok(())
+        });
+        let err = result.unwrap_err();
         assert_eq!(err.to_string(), "collector gone");
         assert_eq!(seen, 10);
         // The reader stopped within the channel's reach instead of reading everything.
@@ -423,20 +417,12 @@ mod tests {
                 path: dir.path().join("missing.log"),
             },
         ];
-        let mut stats = ReadStats::default();
         let mut seen = 0;
-        let err = read_inputs_pipelined(
-            &inputs,
-            InputFormat::Auto,
-            &ctx(),
-            &mut stats,
-            |r| r,
-            |_| {
-                seen += 1;
-                Ok::<_, io::Error>(())
-            },
-        )
-        .unwrap_err();
+        let (result, stats) = read_piped(&inputs, |_| {
+            seen += 1;
+            Ok(())
+        });
+        let err = result.unwrap_err();
         assert!(err.to_string().contains("cannot read"), "{err}");
         assert!(err.to_string().contains("missing.log"), "{err}");
         assert_eq!(seen, stats.records as usize);
