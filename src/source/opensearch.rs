@@ -220,11 +220,10 @@ struct Reply {
     body: Value,
 }
 
-/// One page of a search, read by `parse_page`.
+/// One page of a search, checked by `page_hits`.
 struct Page {
     hits: Vec<Hit>,
     last_sort: Option<Value>,
-    pit_id: Option<String>,
 }
 
 /// A search reply as sent: the few small members as values, each hit's document as its JSON
@@ -647,12 +646,13 @@ impl OpenSearchSource {
                 let text = self
                     .request_text(Method::Post, "/_search", &[], Some(body), "search page")
                     .await?;
-                let page = self.parse_page(&text, "search page")?;
-                // The PIT id may change between pages; always continue with the newest one.
-                if let Some(id) = page.pit_id {
-                    pit_id = id;
+                let raw = self.read_page(&text, "search page")?;
+                // The PIT id may change between pages; always continue with (and, after a
+                // failed page too, delete) the newest one.
+                if let Some(id) = raw.pit_id.as_str() {
+                    pit_id = id.to_string();
                 }
-                let (hits, last_sort) = (page.hits, page.last_sort);
+                let Page { hits, last_sort } = self.page_hits(raw, "search page")?;
                 let n = hits.len();
                 total += n as u64;
                 if n > 0 {
@@ -751,13 +751,14 @@ impl OpenSearchSource {
         result
     }
 
-    /// Hits of one page, the last hit's sort values and the paging IDs. A page that timed
-    /// out or lost shards is an error: its missing documents would otherwise vanish. The
-    /// documents stay JSON text: no tree is built for a page.
+    /// Hits of one page and the last hit's sort values. A page that timed out or lost shards
+    /// is an error: its missing documents would otherwise vanish. The documents stay JSON
+    /// text: no tree is built for a page.
     fn parse_page(&self, text: &str, what: &'static str) -> Result<Page, SourceError> {
         self.page_hits(self.read_page(text, what)?, what)
     }
 
+    /// A reply's JSON, before `page_hits` checks it (paging IDs are read in between).
     fn read_page<'t>(&self, text: &'t str, what: &'static str) -> Result<RawPage<'t>, SourceError> {
         serde_json::from_str(text).map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))
     }
@@ -801,11 +802,7 @@ impl OpenSearchSource {
                 source,
             });
         }
-        Ok(Page {
-            hits,
-            last_sort,
-            pit_id: raw.pit_id.as_str().map(str::to_string),
-        })
+        Ok(Page { hits, last_sort })
     }
 
     /// Sends one request, retrying 429/502/503/504 with bounded backoff. Any non-2xx status,
