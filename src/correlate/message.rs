@@ -98,17 +98,18 @@ impl Hop {
         }
     }
 
-    /// Every recipient this hop attempted, in first-seen order, without repeats.
-    pub fn recipients(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    /// Every recipient this hop attempted (arrival, then attempts), in first-seen order,
+    /// without repeats.
+    pub fn recipients(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
         let arrival = self.arrival.iter().flat_map(|a| a.recipients.iter());
         let attempted = self
             .attempts
             .iter()
             .flat_map(|a| a.attempt.recipients.iter());
         for r in arrival.chain(attempted) {
-            if !out.iter().any(|x| x == r) {
-                out.push(r.clone());
+            if !out.contains(&r.as_str()) {
+                out.push(r);
             }
         }
         out

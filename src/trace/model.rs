@@ -280,7 +280,7 @@ fn clock_skew_ns(msg: &Message, hop: &Hop) -> Option<i64> {
 /// Recipients of the final hops (where the message left the logged hosts), else of all hops.
 fn root_recipients(msg: &Message) -> Vec<&str> {
     fn add<'a>(out: &mut Vec<&'a str>, hop: &'a Hop) {
-        for r in hop_recipients(hop) {
+        for r in hop.recipients() {
             push_unique(out, r);
         }
     }
@@ -327,20 +327,6 @@ fn is_network_relay(host: &str) -> bool {
         host,
         "" | "local" | "virtual" | "none" | "error" | "discard"
     )
-}
-
-/// Recipients of a hop, borrowed, in `Hop::recipients` order: arrival, then attempts.
-fn hop_recipients(hop: &Hop) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
-    let arrival = hop.arrival.iter().flat_map(|a| a.recipients.iter());
-    let attempted = hop
-        .attempts
-        .iter()
-        .flat_map(|a| a.attempt.recipients.iter());
-    for r in arrival.chain(attempted) {
-        push_unique(&mut out, r);
-    }
-    out
 }
 
 fn push_unique<'a>(out: &mut Vec<&'a str>, s: &'a str) {
@@ -406,7 +392,7 @@ impl<'a> HopContext<'a> {
         if let Some(s) = hop_sender(hop) {
             attrs.push(Attr::str("email.sender", s));
         }
-        attrs.push(Attr::strs("email.recipients", hop_recipients(hop)));
+        attrs.push(Attr::strs("email.recipients", hop.recipients()));
         if let Some(n) = hop.nrcpt {
             attrs.push(Attr::int("email.nrcpt", n as i64));
         }
