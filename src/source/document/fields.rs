@@ -206,9 +206,7 @@ fn object<'a>(
     at: usize,
     line: &mut Line<'a>,
 ) -> Option<()> {
-    s.ws();
-    if s.peek()? == b'}' {
-        s.pos += 1;
+    if s.closes_at_once(b'}')? {
         return Some(());
     }
     loop {

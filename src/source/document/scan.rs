@@ -87,6 +87,17 @@ impl<'a, 'p> Scanner<'a, 'p> {
         (self.peek()? == c).then(|| self.pos += 1)
     }
 
+    /// Right after `{` or `[`: true (and consumed) when `close` follows at once, an empty
+    /// container; `None` at the end of the line.
+    pub(super) fn closes_at_once(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let empty = self.peek()? == close;
+        if empty {
+            self.pos += 1;
+        }
+        Some(empty)
+    }
+
     /// After a member of an object or array: `,` (false: another follows) or `close` (true:
     /// the container ended); anything else is not JSON.
     pub(super) fn comma_or(&mut self, close: u8) -> Option<bool> {
@@ -163,9 +174,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// them even where every member is dropped), values only when a path enters them.
     fn object(&mut self, at: usize) -> Option<Vec<(Cow<'a, str>, SparseDoc<'a>)>> {
         let mut members = Vec::new();
-        self.ws();
-        if self.peek()? == b'}' {
-            self.pos += 1;
+        if self.closes_at_once(b'}')? {
             return Some(members);
         }
         loop {
@@ -195,9 +204,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// through one-element arrays.
     fn array(&mut self, at: usize) -> Option<Vec<SparseDoc<'a>>> {
         let mut items = Vec::new();
-        self.ws();
-        if self.peek()? == b']' {
-            self.pos += 1;
+        if self.closes_at_once(b']')? {
             return Some(items);
         }
         loop {
