@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::map_line;
 use crate::config::{Mapping, OpenSearchConfig};
-use crate::source::document::scan::tests::{document, fixture_line, fixtures, mappings, mutated};
+use crate::source::document::scan::tests::{
+    document, fixture_line, fixtures, mappings, mutated, proptest_config,
+};
 use crate::source::document::{DocumentContext, LineOutcome};
 
 fn contexts() -> Vec<DocumentContext> {
@@ -124,10 +126,7 @@ fn fixture_documents_agree() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn generated_documents_agree(line in document()) {

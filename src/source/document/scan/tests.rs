@@ -342,11 +342,19 @@ fn generated_documents_are_mostly_scanned() {
     assert!(objects > 100 && fast * 2 > objects, "{fast} of {objects}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+/// The decoders' property tests: `PROPTEST_CASES` cases (512 by default).
+pub(crate) fn proptest_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512),
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn generated_documents_agree(line in document()) {
