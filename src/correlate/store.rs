@@ -142,13 +142,19 @@ pub struct ParsedRecord {
 
 impl ParsedRecord {
     pub fn parse(rec: LogRecord) -> Self {
-        let line = parse::parse_record(&rec).map(|l| (l, Dedup::fingerprint(&rec)));
+        let line = parse_for_store(&rec);
         ParsedRecord { rec, line }
     }
 
     pub fn timestamp_ns(&self) -> i64 {
         self.rec.timestamp_ns
     }
+}
+
+/// What the store needs of a record besides the record: its parse and, for lines it files,
+/// the duplicate filter's fingerprint (noise is neither filed nor deduplicated).
+fn parse_for_store(rec: &LogRecord) -> Option<(MailLine, u128)> {
+    parse::parse_record(rec).map(|l| (l, Dedup::fingerprint(rec)))
 }
 
 /// The correlator. Feed it records with `ingest`, call `end_round` after each batch.
@@ -263,8 +269,7 @@ impl Correlator {
 
     /// Parse and file one record. Duplicates and lines outside any queue file are counted.
     pub fn ingest(&mut self, rec: &LogRecord) {
-        let line = parse::parse_record(rec).map(|l| (l, Dedup::fingerprint(rec)));
-        if let Some(line) = self.admit(rec, line) {
+        if let Some(line) = self.admit(rec, parse_for_store(rec)) {
             self.file(rec, line, None);
         }
     }
