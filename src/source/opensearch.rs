@@ -491,7 +491,8 @@ impl OpenSearchSource {
         let text = self
             .request_text(Method::Post, &path, &[], Some(body), "sample search")
             .await?;
-        Ok(self.parse_page(&text, "sample search")?.hits)
+        let raw = self.read_page(&text, "sample search")?;
+        Ok(self.page_hits(raw, "sample search")?.hits)
     }
 
     /// Pages of `query` with the configured pagination (shared by the one-shot searches).
@@ -751,18 +752,14 @@ impl OpenSearchSource {
         result
     }
 
-    /// Hits of one page and the last hit's sort values. A page that timed out or lost shards
-    /// is an error: its missing documents would otherwise vanish. The documents stay JSON
-    /// text: no tree is built for a page.
-    fn parse_page(&self, text: &str, what: &'static str) -> Result<Page, SourceError> {
-        self.page_hits(self.read_page(text, what)?, what)
-    }
-
-    /// A reply's JSON, before `page_hits` checks it (paging IDs are read in between).
+    /// A reply's JSON, before `page_hits` checks it (paging IDs are read in between). The
+    /// documents stay JSON text: no tree is built for a page.
     fn read_page<'t>(&self, text: &'t str, what: &'static str) -> Result<RawPage<'t>, SourceError> {
         serde_json::from_str(text).map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))
     }
 
+    /// Hits of one page and the last hit's sort values. A page that timed out or lost shards
+    /// is an error: its missing documents would otherwise vanish.
     fn page_hits(&self, raw: RawPage, what: &'static str) -> Result<Page, SourceError> {
         if raw.timed_out.as_bool() == Some(true) {
             return Err(self.incomplete(what, "timed_out: true".into()));
