@@ -132,6 +132,18 @@ impl DocumentContext {
         self.map_line_tree(line)
     }
 
+    /// `map_line` for one reader of a stream of lines: `shapes` holds the document shapes
+    /// it has met (`fields::shape`), and a line of a known shape is read by its shape. The
+    /// outcome is the same as `map_line`'s.
+    pub fn map_line_shaped(&self, line: &str, shapes: &mut Shapes) -> LineOutcome {
+        if let Some(plan) = &self.sparse.fields {
+            if let Some(outcome) = fields::map_line_shaped(self, plan, line, shapes) {
+                return outcome;
+            }
+        }
+        self.map_line_tree(line)
+    }
+
     /// `map_line` through a `SparseDoc` (the scanner's, or serde_json's when the scanner
     /// declines): any document shape, and the reference the tree-less way is tested against.
     pub fn map_line_tree(&self, line: &str) -> LineOutcome {
@@ -575,6 +587,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 mod fields;
+pub use fields::Shapes;
 pub mod scan;
 pub mod sparse;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::parse::syslog::{self, SyslogContext};
 use crate::record::LogRecord;
-use crate::source::document::{DocumentContext, LineOutcome};
+use crate::source::document::{DocumentContext, LineOutcome, Shapes};
 
 /// How an input file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -126,6 +126,7 @@ pub fn try_read_input<E: From<io::Error>>(
     let mut format = format;
     let mut buf = Vec::with_capacity(1024);
     let mut line_no = 0u64;
+    let mut shapes = Shapes::default();
     loop {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf)?;
@@ -168,7 +169,7 @@ pub fn try_read_input<E: From<io::Error>>(
                     stats.skip("empty line".into(), &name, line_no);
                     continue;
                 }
-                match ctx.documents.map_line(&text) {
+                match ctx.documents.map_line_shaped(&text, &mut shapes) {
                     LineOutcome::Record(rec) => {
                         stats.records += 1;
                         sink(rec)?;

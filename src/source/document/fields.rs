@@ -17,6 +17,7 @@ use super::sparse::{PathTrie, LEAF};
 use super::{parse_timestamp, DocumentContext, LineOutcome};
 use crate::config::Mapping;
 use crate::record::{FieldHints, LogRecord};
+pub use shape::Shapes;
 
 /// Wanted-path nodes tracked for repeats: beyond this many the plan is not used.
 const MAX_NODES: usize = 512;
@@ -104,6 +105,24 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
+    fn new() -> Self {
+        Line {
+            found: Default::default(),
+            count: 0,
+            seen: [0; MAX_NODES / 64],
+        }
+    }
+
+    /// Record what the member at `node` held; `None` past `MAX_FOUND`.
+    fn push(&mut self, node: usize, value: Found<'a>) -> Option<()> {
+        if self.count == MAX_FOUND {
+            return None;
+        }
+        self.found[self.count] = Some((node, value));
+        self.count += 1;
+        Some(())
+    }
+
     fn get(&self, node: usize) -> Option<&Found<'a>> {
         self.found[..self.count]
             .iter()
@@ -129,20 +148,43 @@ impl<'a> Line<'a> {
 
 /// `map_line` for plain documents; `None`: let the tree way decide.
 pub(super) fn map_line(ctx: &DocumentContext, plan: &FieldPlan, line: &str) -> Option<LineOutcome> {
+    let found = members(&ctx.sparse.wanted, plan.source, line)?;
+    outcome(ctx, plan, &found)
+}
+
+/// `map_line` that first tries the shapes learned from earlier lines, and learns this
+/// line's shape when none fits.
+pub(super) fn map_line_shaped(
+    ctx: &DocumentContext,
+    plan: &FieldPlan,
+    line: &str,
+    shapes: &mut Shapes,
+) -> Option<LineOutcome> {
     let trie = &ctx.sparse.wanted;
+    if let Some(found) = shapes.read(line, trie) {
+        return outcome(ctx, plan, &found);
+    }
+    let found = members(trie, plan.source, line)?;
+    shapes.missed(line, trie, plan.source);
+    outcome(ctx, plan, &found)
+}
+
+/// The members of `line` at wanted-path nodes; `None` when the line is not of the plain shape.
+fn members<'a>(trie: &PathTrie, source: Option<usize>, line: &'a str) -> Option<Line<'a>> {
     let mut s = Scanner::new(line, trie);
-    let mut found = Line {
-        found: Default::default(),
-        count: 0,
-        seen: [0; MAX_NODES / 64],
-    };
+    let mut found = Line::new();
     s.ws();
     s.expect(b'{')?;
-    object(&mut s, trie, plan.source, 0, &mut found)?;
+    object(&mut s, trie, source, 0, &mut found)?;
     s.ws();
     if s.peek().is_some() {
         return None;
     }
+    Some(found)
+}
+
+/// The record (or filter verdict) the members found make; `None`: let the tree way decide.
+fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<LineOutcome> {
     let hit = plan
         .source
         .is_some_and(|n| matches!(found.get(n), Some(Found::Object)));
@@ -246,11 +288,7 @@ fn object<'a>(
                     }
                 };
                 if trie.ends_path(node) || Some(node) == source {
-                    if line.count == MAX_FOUND {
-                        return None;
-                    }
-                    line.found[line.count] = Some((node, value));
-                    line.count += 1;
+                    line.push(node, value)?;
                 }
             }
             _ => s.skip_value()?,
@@ -261,5 +299,6 @@ fn object<'a>(
     }
 }
 
+mod shape;
 #[cfg(test)]
 mod tests;

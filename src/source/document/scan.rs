@@ -111,6 +111,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
+    /// The line's bytes from `from` up to the current position.
+    pub(super) fn since(&self, from: usize) -> &'a [u8] {
+        &self.b[from..self.pos]
+    }
+
     pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
         self.b[self.pos..]
             .starts_with(word)
@@ -373,7 +378,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// Skip a string whose `"` is consumed, checking escapes as serde_json's `ignore_str`
     /// does (any four hex digits after `\u`).
-    fn skip_string(&mut self) -> Option<()> {
+    pub(super) fn skip_string(&mut self) -> Option<()> {
         loop {
             self.pos = find_special(self.b, self.pos);
             match self.peek()? {

@@ -2,13 +2,14 @@
 //! answers for, and it does answer for the plain shapes.
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::map_line;
+use super::{map_line, map_line_shaped, Shapes};
 use crate::config::{Mapping, OpenSearchConfig};
 use crate::source::document::scan::tests::{
-    document, fixture_line, fixtures, mappings, mutated, proptest_config,
+    document, fixture_line, fixtures, mappings, mutated, proptest_config, scalar,
 };
 use crate::source::document::{DocumentContext, LineOutcome};
 
@@ -125,8 +126,168 @@ fn fixture_documents_agree() {
     }
 }
 
+/// `learned`'s shape, learned, then written out with other values in its slots
+/// (`value(is_string)`, as `Shapes::write_newest` takes them): the shaped way maps that line
+/// as the tree way does. Returns whether a shape read it.
+fn shaped_agrees(
+    learned: &str,
+    mut value: impl FnMut(bool) -> String,
+) -> Result<bool, TestCaseError> {
+    let mut read_by_shape = false;
+    for ctx in contexts() {
+        let plan = ctx.sparse.fields.as_ref().unwrap();
+        let mut shapes = Shapes::default();
+        map_line_shaped(&ctx, plan, learned, &mut shapes);
+        let Some(line) = shapes.write_newest(&mut value) else {
+            continue;
+        };
+        read_by_shape |= shapes.read(&line, &ctx.sparse.wanted).is_some();
+        let got = ctx.map_line_shaped(&line, &mut shapes);
+        let tree = ctx.map_line_tree(&line);
+        prop_assert_eq!(got, tree, "learned from {:?}, read {:?}", learned, line);
+    }
+    Ok(read_by_shape)
+}
+
+/// Any JSON scalar (or near-scalar) in turn: after a string's opening quote, a string
+/// literal goes without its own.
+fn any_values(values: &[String]) -> impl FnMut(bool) -> String + '_ {
+    let mut next = values.iter().cycle();
+    move |is_string| {
+        let v = next.next().unwrap();
+        match v.strip_prefix('"') {
+            Some(body) if is_string => body.to_string(),
+            _ => v.clone(),
+        }
+    }
+}
+
+/// Values of the slot's own kind in turn: a string body with its closing quote, a number.
+fn plain_values(values: &[(String, String)]) -> impl FnMut(bool) -> String + '_ {
+    let mut next = values.iter().cycle();
+    move |is_string| {
+        let (string, number) = next.next().unwrap();
+        if is_string {
+            format!("{string}\"")
+        } else {
+            number.clone()
+        }
+    }
+}
+
+fn plain_value() -> impl Strategy<Value = (String, String)> {
+    (
+        r"[a-zA-Z0-9 :/<>@.=\[\]-]{0,30}",
+        r"-?[1-9][0-9]{0,8}(\.[0-9]{1,3})?",
+    )
+}
+
+#[test]
+fn a_shape_reads_what_the_walk_reads_and_learns_a_few() {
+    let ctx = DocumentContext::new(&OpenSearchConfig::default()).unwrap();
+    let plan = ctx.sparse.fields.as_ref().unwrap();
+    let line = r#"{"@timestamp":"2025-03-01T00:00:00.028000Z","host":{"name":"mx-in"},"log":{"syslog":{"appname":"postfix/smtpd","procid":"3777","facility":{"name":"mail","code":2},"severity":{"name":"info"}}},"message":"A76E811FEE4: client=mail.sender.example[192.0.2.56]"}"#;
+    let mut shapes = Shapes::default();
+    let first = map_line_shaped(&ctx, plan, line, &mut shapes);
+    assert_eq!(shapes.len(), 1);
+    // The shape written back with the line's own values is the line.
+    let mut values = vec![
+        "2025-03-01T00:00:00.028000Z\"",
+        "mx-in\"",
+        "postfix/smtpd\"",
+        "3777\"",
+        "mail\"",
+        "2",
+        "info\"",
+        "A76E811FEE4: client=mail.sender.example[192.0.2.56]\"",
+    ]
+    .into_iter();
+    let written = shapes.write_newest(|_| values.next().unwrap().to_string());
+    assert_eq!(written.as_deref(), Some(line));
+    let other = line.replace("mx-in", "mx-out").replace("3777", "12");
+    assert!(shapes.read(&other, &ctx.sparse.wanted).is_some());
+    assert_eq!(
+        ctx.map_line_shaped(&other, &mut shapes),
+        ctx.map_line_tree(&other)
+    );
+    assert_eq!(Some(ctx.map_line_tree(line)), first);
+    // Another order of keys is another shape: walked, learned on the first miss, and
+    // then on every 16th; at most four are kept.
+    let reordered = line
+        .replace(r#""procid":"3777","#, "")
+        .replace(r#""message":"#, r#""procid":"1","message":"#);
+    assert!(shapes.read(&reordered, &ctx.sparse.wanted).is_none());
+    assert_eq!(
+        ctx.map_line_shaped(&reordered, &mut shapes),
+        ctx.map_line_tree(&reordered)
+    );
+    assert_eq!(shapes.len(), 1, "the second miss is not learned");
+    for i in 0..64 {
+        let spaced = line.replacen(':', &format!("{}:", " ".repeat(i + 1)), 1);
+        assert_eq!(
+            ctx.map_line_shaped(&spaced, &mut shapes),
+            ctx.map_line_tree(&spaced)
+        );
+    }
+    assert_eq!(shapes.len(), 4);
+}
+
+#[test]
+fn fixture_shapes_read_other_values_alike() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut read = 0;
+    for f in ["seed-cross-cluster.ndjson", "hostile.ndjson"] {
+        let bytes = std::fs::read(fixtures().join(f)).unwrap();
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            let values = prop::collection::vec(plain_value(), 1..20)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            read += usize::from(shaped_agrees(line, plain_values(&values)).unwrap());
+        }
+    }
+    assert!(read > 20, "only {read} fixture lines read by their shape");
+}
+
 proptest! {
     #![proptest_config(proptest_config())]
+
+    /// Any text in a shape's slots: read by the shape or walked, the outcome is the tree's.
+    #[test]
+    fn documents_of_a_learned_shape_agree(
+        learned in prop_oneof![fixture_line(), document()],
+        values in prop::collection::vec(scalar(), 1..40),
+    ) {
+        shaped_agrees(&learned, any_values(&values))?;
+    }
+
+    /// Lines a few bytes off a learned one: read by its shape or walked, the tree's outcome.
+    #[test]
+    fn lines_near_a_learned_shape_agree(
+        (learned, near) in prop_oneof![fixture_line(), document()]
+            .prop_flat_map(|l| (Just(l.clone()), mutated(l))),
+    ) {
+        for ctx in contexts() {
+            let mut shapes = Shapes::default();
+            ctx.map_line_shaped(&learned, &mut shapes);
+            prop_assert_eq!(ctx.map_line_shaped(&near, &mut shapes), ctx.map_line_tree(&near));
+        }
+    }
+
+    /// Lines that differ from a learned one in their values only are read by its shape.
+    #[test]
+    fn other_values_are_read_by_the_shape(
+        learned in fixture_line(),
+        values in prop::collection::vec(plain_value(), 1..40),
+    ) {
+        let ctx = DocumentContext::new(&OpenSearchConfig::default()).unwrap();
+        let plan = ctx.sparse.fields.as_ref().unwrap();
+        let mut shapes = Shapes::default();
+        map_line_shaped(&ctx, plan, &learned, &mut shapes);
+        if shapes.len() == 1 {
+            prop_assert!(shaped_agrees(&learned, plain_values(&values))?, "{}", learned);
+        }
+    }
 
     #[test]
     fn generated_documents_agree(line in document()) {

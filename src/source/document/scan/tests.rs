@@ -237,7 +237,7 @@ fn string() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..6).prop_map(|p| format!("\"{}\"", p.concat()))
 }
 
-fn scalar() -> impl Strategy<Value = String> {
+pub(crate) fn scalar() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => string(),
         1 => prop::sample::select(vec![

@@ -1,0 +1,276 @@
+//! Learned document shapes: a shipper writes every document of a stream with the same keys
+//! in the same order, so most lines differ from the one before only in their values. A
+//! shape is a line's text with its string and number values cut out: the literal text
+//! between values (keys, punctuation, whitespace, `true`/`false`/`null`), and what each
+//! value is. A line of a known shape is read by comparing that text and finding where each
+//! value ends; no key is decoded or looked up.
+//!
+//! Reading a line by its shape gives the members `fields::object` would find: the walk's
+//! every decision depends on the keys, the punctuation and the first byte of each value,
+//! and those are the shape's literal text, compared exactly. The values are checked by
+//! the walk's own primitives (`string`, `skip_string`, `number`), so a value the walk
+//! refuses, the shape refuses too. Shapes are learned only from lines the walk took, and
+//! only where the walk reads strings and objects at wanted paths (no arrays, no numbers or
+//! objects at path ends): there a shape needs no other kind of value. Any line that does
+//! not fit a known shape byte for byte goes the walk's way.
+
+use super::{Found, Line, Scanner};
+use crate::source::document::sparse::PathTrie;
+
+/// Shapes kept per reader. Streams mix a few (lines with and without a `procid`, two
+/// shipper versions); a known shape that fails costs one short comparison.
+const MAX_SHAPES: usize = 4;
+
+/// Learn from the first line no shape fits, then from every this-many-th: a stream of
+/// ever-new shapes costs a learning walk on a few lines only.
+const LEARN_EVERY: u32 = 16;
+
+/// Nesting a shape may have; deeper lines are left to the walk.
+const MAX_DEPTH: u32 = 32;
+
+/// What sits between two pieces of literal text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    /// A string at a wanted node, read as the walk reads it (`Scanner::string`); recorded
+    /// at that node when `Some` (the walk records path ends and `_source`).
+    Read(Option<usize>),
+    /// A string off the wanted paths, checked as the walk skips it.
+    Skip,
+    /// A number off the wanted paths.
+    Number,
+}
+
+#[derive(Debug, Clone)]
+struct Shape {
+    /// Every piece of literal text, one after the other.
+    text: Vec<u8>,
+    /// Each slot with the end (in `text`) of the literal text before it; the text after
+    /// the last slot is the line's tail.
+    slots: Vec<(usize, Slot)>,
+    /// Nodes whose member is an object the walk records (`_source`, or a path end that is
+    /// also entered).
+    objects: Vec<usize>,
+}
+
+/// The shapes one reader has learned, most recently fitting first.
+#[derive(Debug, Default)]
+pub struct Shapes {
+    known: Vec<Shape>,
+    misses: u32,
+}
+
+impl Shapes {
+    /// The members of `line` by a known shape; `None` when none fits.
+    pub(super) fn read<'a>(&mut self, line: &'a str, trie: &PathTrie) -> Option<Line<'a>> {
+        let (i, found) = self
+            .known
+            .iter()
+            .enumerate()
+            .find_map(|(i, shape)| Some((i, shape.read(line, trie)?)))?;
+        if i > 0 {
+            self.known[..=i].rotate_right(1);
+        }
+        Some(found)
+    }
+
+    /// `line`, which the walk read, fit no shape: learn its shape now and then.
+    pub(super) fn missed(&mut self, line: &str, trie: &PathTrie, source: Option<usize>) {
+        self.misses = self.misses.wrapping_add(1);
+        if self.misses % LEARN_EVERY != 1 {
+            return;
+        }
+        if let Some(shape) = Shape::learn(line, trie, source) {
+            self.known.truncate(MAX_SHAPES - 1);
+            self.known.insert(0, shape);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// The most recent shape written out with other values: `value(is_string)` gives the
+    /// text after each literal piece (for a string, what follows its opening `"`).
+    #[cfg(test)]
+    pub(super) fn write_newest(&self, mut value: impl FnMut(bool) -> String) -> Option<String> {
+        let shape = self.known.first()?;
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &(end, slot) in &shape.slots {
+            out.extend_from_slice(&shape.text[from..end]);
+            from = end;
+            out.extend_from_slice(value(slot != Slot::Number).as_bytes());
+        }
+        out.extend_from_slice(&shape.text[from..]);
+        String::from_utf8(out).ok()
+    }
+}
+
+impl Shape {
+    fn read<'a>(&self, line: &'a str, trie: &PathTrie) -> Option<Line<'a>> {
+        let mut s = Scanner::new(line, trie);
+        let mut found = Line::new();
+        let mut from = 0;
+        for &(end, slot) in &self.slots {
+            s.literal(&self.text[from..end])?;
+            from = end;
+            match slot {
+                Slot::Read(node) => {
+                    let value = s.string()?;
+                    if let Some(node) = node {
+                        found.push(node, Found::Str(value))?;
+                    }
+                }
+                Slot::Skip => s.skip_string()?,
+                Slot::Number => s.number()?,
+            }
+        }
+        s.literal(&self.text[from..])?;
+        if s.peek().is_some() {
+            return None;
+        }
+        for &node in &self.objects {
+            found.push(node, Found::Object)?;
+        }
+        Some(found)
+    }
+
+    /// The shape of `line` as `fields::object` walks it; `None` where the line has something
+    /// a shape does not cover (then it is never learned, and such lines always walk).
+    fn learn(line: &str, trie: &PathTrie, source: Option<usize>) -> Option<Shape> {
+        let mut l = Learner {
+            trie,
+            source,
+            shape: Shape {
+                text: Vec::new(),
+                slots: Vec::new(),
+                objects: Vec::new(),
+            },
+            from: 0,
+            depth: 0,
+        };
+        let mut s = Scanner::new(line, trie);
+        s.expect(b'{')?;
+        l.object(&mut s, Some(0))?;
+        s.ws();
+        if s.peek().is_some() {
+            return None;
+        }
+        l.shape.text.extend_from_slice(s.since(l.from));
+        Some(l.shape)
+    }
+}
+
+struct Learner<'t> {
+    trie: &'t PathTrie,
+    source: Option<usize>,
+    shape: Shape,
+    /// Where the literal text not yet taken into the shape starts.
+    from: usize,
+    depth: u32,
+}
+
+impl Learner<'_> {
+    /// A value starts here (after its `"` for strings): the text before it is literal.
+    fn slot(&mut self, s: &Scanner, slot: Slot) {
+        self.shape.text.extend_from_slice(s.since(self.from));
+        self.shape.slots.push((self.shape.text.len(), slot));
+    }
+
+    /// Members of an object (`{` consumed) at trie node `at`, or off the wanted paths
+    /// (`None`): `fields::object`'s walk, step for step.
+    fn object(&mut self, s: &mut Scanner, at: Option<usize>) -> Option<()> {
+        self.enter()?;
+        if !s.closes_at_once(b'}')? {
+            loop {
+                s.expect(b'"')?;
+                let key = s.string()?;
+                s.expect(b':')?;
+                s.ws();
+                let node = at
+                    .and_then(|at| self.trie.walk(at, &key))
+                    .filter(|&n| self.trie.ends_path(n) || self.trie.inside(n).is_some());
+                match node {
+                    Some(node) => self.wanted(s, node)?,
+                    None => self.skipped(s)?,
+                }
+                if s.comma_or(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// The value of a member at a wanted node: a string or an object the paths enter.
+    fn wanted(&mut self, s: &mut Scanner, node: usize) -> Option<()> {
+        let recorded = self.trie.ends_path(node) || Some(node) == self.source;
+        match s.peek()? {
+            b'"' => {
+                s.pos += 1;
+                self.slot(s, Slot::Read(recorded.then_some(node)));
+                s.string()?;
+                self.from = s.pos;
+            }
+            b'{' => {
+                s.pos += 1;
+                self.object(s, Some(self.trie.inside(node)?))?;
+                if recorded {
+                    self.shape.objects.push(node);
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// A value no wanted path enters, as `Scanner::skip_value` checks it.
+    fn skipped(&mut self, s: &mut Scanner) -> Option<()> {
+        s.ws();
+        match s.peek()? {
+            b'{' => {
+                s.pos += 1;
+                self.object(s, None)?;
+            }
+            b'[' => {
+                s.pos += 1;
+                self.enter()?;
+                if !s.closes_at_once(b']')? {
+                    loop {
+                        self.skipped(s)?;
+                        if s.comma_or(b']')? {
+                            break;
+                        }
+                    }
+                }
+                self.depth -= 1;
+            }
+            b'"' => {
+                s.pos += 1;
+                self.slot(s, Slot::Skip);
+                s.skip_string()?;
+                self.from = s.pos;
+            }
+            b't' => s.literal(b"true")?,
+            b'f' => s.literal(b"false")?,
+            b'n' => s.literal(b"null")?,
+            b'-' | b'0'..=b'9' => {
+                self.slot(s, Slot::Number);
+                s.number()?;
+                self.from = s.pos;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        Some(())
+    }
+}
