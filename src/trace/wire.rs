@@ -3,9 +3,10 @@
 //! The bytes are exactly those `prost::Message::encode` writes for the
 //! `ExportTraceServiceRequest` that `model::to_request` builds from the same spans (proto3
 //! as prost writes it: fields in tag order, default scalars left out, oneof and message
-//! fields always written, minimal varints). Lengths are computed before each message is
-//! written, so nothing is written twice or moved. Tests compare the two encodings on the
-//! fixtures and on generated messages.
+//! fields always written, minimal varints). Each message is written once: its body goes
+//! after room for its length, which is filled in afterwards (`put_nested`); the room fits
+//! the usual size, so a body rarely moves. Tests compare the two encodings on the fixtures
+//! and on generated messages.
 
 use crate::trace::view::{Attr, EventView, LinkView, SpanView, Value};
 
@@ -67,14 +68,6 @@ fn put_opt_bytes(buf: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
 }
 
 /// A proto3 fixed64 field: left out when zero.
-fn opt_fixed64_len(tag: u32, v: u64) -> usize {
-    if v == 0 {
-        0
-    } else {
-        key_len(tag) + 8
-    }
-}
-
 fn put_opt_fixed64(buf: &mut Vec<u8>, tag: u32, v: u64) {
     if v != 0 {
         put_key(buf, tag, FIXED64);
@@ -83,14 +76,6 @@ fn put_opt_fixed64(buf: &mut Vec<u8>, tag: u32, v: u64) {
 }
 
 /// A proto3 varint field (uint32, enum): left out when zero.
-fn opt_varint_len(tag: u32, v: u64) -> usize {
-    if v == 0 {
-        0
-    } else {
-        key_len(tag) + varint_len(v)
-    }
-}
-
 fn put_opt_varint(buf: &mut Vec<u8>, tag: u32, v: u64) {
     if v != 0 {
         put_key(buf, tag, VARINT);
@@ -142,13 +127,39 @@ fn put_any_value(buf: &mut Vec<u8>, v: &Value) {
             put_key(buf, ANY_DOUBLE, FIXED64);
             buf.extend_from_slice(&d.to_bits().to_le_bytes());
         }
-        Value::StrList(list) => {
-            put_len_prefix(buf, ANY_ARRAY, array_len(list));
+        Value::StrList(list) => put_nested(buf, ANY_ARRAY, 1, |buf| {
             for s in list {
-                put_len_prefix(buf, ARRAY_VALUES, string_any_len(s));
-                put_bytes(buf, ANY_STRING, s.as_bytes());
+                put_nested(buf, ARRAY_VALUES, 1, |buf| {
+                    put_bytes(buf, ANY_STRING, s.as_bytes())
+                });
             }
+        }),
+    }
+}
+
+/// A length-delimited field whose body `body` writes. The body goes after `room` bytes left
+/// for its length, which is written there afterwards; a body whose length takes another
+/// number of bytes is moved (prost writes minimal varints). Callers pick `room` for their
+/// usual body size (1: under 128 bytes, 2: under 16 KiB), so that a move is rare.
+fn put_nested(buf: &mut Vec<u8>, tag: u32, room: usize, body: impl FnOnce(&mut Vec<u8>)) {
+    put_key(buf, tag, LEN);
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 2][..room]);
+    body(buf);
+    let end = buf.len();
+    let len = end - at - room;
+    let need = varint_len(len as u64);
+    if need != room {
+        if need > room {
+            buf.resize(end + need - room, 0);
         }
+        buf.copy_within(at + room..end, at + need);
+        buf.truncate(at + need + len);
+    }
+    let mut v = len as u64;
+    for (i, b) in buf[at..at + need].iter_mut().enumerate() {
+        *b = v as u8 & 0x7f | if i + 1 < need { 0x80 } else { 0 };
+        v >>= 7;
     }
 }
 
@@ -156,30 +167,38 @@ fn put_any_value(buf: &mut Vec<u8>, v: &Value) {
 const KV_KEY: u32 = 1;
 const KV_VALUE: u32 = 2;
 
-/// Body length of a `KeyValue` whose `AnyValue` has `value_len` bytes.
-fn key_value_len_with(a: &Attr, value_len: usize) -> usize {
-    opt_bytes_len(KV_KEY, a.key.as_bytes()) + len_field_len(KV_VALUE, value_len)
-}
-
 /// Body length of a `KeyValue`.
 pub fn key_value_len(a: &Attr) -> usize {
-    key_value_len_with(a, any_value_len(&a.value))
+    opt_bytes_len(KV_KEY, a.key.as_bytes()) + len_field_len(KV_VALUE, any_value_len(&a.value))
 }
 
 /// A `KeyValue` as field `tag` of its parent.
 pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
-    let value_len = any_value_len(&a.value);
-    put_len_prefix(buf, tag, key_value_len_with(a, value_len));
-    put_opt_bytes(buf, KV_KEY, a.key.as_bytes());
-    put_len_prefix(buf, KV_VALUE, value_len);
-    put_any_value(buf, &a.value);
-}
-
-fn attrs_len<'a>(tag: u32, attrs: impl IntoIterator<Item = &'a Attr<'a>>) -> usize {
-    attrs
-        .into_iter()
-        .map(|a| len_field_len(tag, key_value_len(a)))
-        .sum()
+    // Most attributes are a short key and a short string: every length then takes one
+    // byte and is known up front, and the field is three copies.
+    if let Value::Str(v) = &a.value {
+        let (key, value) = (a.key.as_bytes(), v.as_bytes());
+        let any = 2 + value.len();
+        let body = 2 + key.len() + 2 + any;
+        if tag < 16 && !key.is_empty() && body < 0x80 {
+            buf.reserve(2 + body);
+            let field = |tag: u32| (tag << 3 | LEN) as u8;
+            buf.extend_from_slice(&[field(tag), body as u8, field(KV_KEY), key.len() as u8]);
+            buf.extend_from_slice(key);
+            buf.extend_from_slice(&[
+                field(KV_VALUE),
+                any as u8,
+                field(ANY_STRING),
+                value.len() as u8,
+            ]);
+            buf.extend_from_slice(value);
+            return;
+        }
+    }
+    put_nested(buf, tag, 1, |buf| {
+        put_opt_bytes(buf, KV_KEY, a.key.as_bytes());
+        put_nested(buf, KV_VALUE, 1, |buf| put_any_value(buf, &a.value));
+    });
 }
 
 // `Span.Event`
@@ -187,21 +206,14 @@ const EVENT_TIME: u32 = 1;
 const EVENT_NAME: u32 = 2;
 const EVENT_ATTRIBUTES: u32 = 3;
 
-fn event_len(e: &EventView) -> usize {
-    opt_fixed64_len(EVENT_TIME, e.time_unix_nano())
-        + opt_bytes_len(EVENT_NAME, e.name().as_bytes())
-        + e.attributes()
-            .map(|a| len_field_len(EVENT_ATTRIBUTES, key_value_len(&a)))
-            .sum::<usize>()
-}
-
 fn put_event(buf: &mut Vec<u8>, tag: u32, e: &EventView) {
-    put_len_prefix(buf, tag, event_len(e));
-    put_opt_fixed64(buf, EVENT_TIME, e.time_unix_nano());
-    put_opt_bytes(buf, EVENT_NAME, e.name().as_bytes());
-    for a in e.attributes() {
-        put_key_value(buf, EVENT_ATTRIBUTES, &a);
-    }
+    put_nested(buf, tag, 2, |buf| {
+        put_opt_fixed64(buf, EVENT_TIME, e.time_unix_nano());
+        put_opt_bytes(buf, EVENT_NAME, e.name().as_bytes());
+        for a in e.attributes() {
+            put_key_value(buf, EVENT_ATTRIBUTES, &a);
+        }
+    });
 }
 
 // `Span.Link`
@@ -209,30 +221,20 @@ const LINK_TRACE_ID: u32 = 1;
 const LINK_SPAN_ID: u32 = 2;
 const LINK_ATTRIBUTES: u32 = 4;
 
-fn link_len(l: &LinkView) -> usize {
-    len_field_len(LINK_TRACE_ID, l.trace_id.len())
-        + len_field_len(LINK_SPAN_ID, l.span_id.len())
-        + attrs_len(LINK_ATTRIBUTES, &l.attributes())
-}
-
 fn put_link(buf: &mut Vec<u8>, tag: u32, l: &LinkView) {
-    put_len_prefix(buf, tag, link_len(l));
-    put_bytes(buf, LINK_TRACE_ID, &l.trace_id);
-    put_bytes(buf, LINK_SPAN_ID, &l.span_id);
-    for a in &l.attributes() {
-        put_key_value(buf, LINK_ATTRIBUTES, a);
-    }
+    put_nested(buf, tag, 1, |buf| {
+        put_bytes(buf, LINK_TRACE_ID, &l.trace_id);
+        put_bytes(buf, LINK_SPAN_ID, &l.span_id);
+        for a in &l.attributes() {
+            put_key_value(buf, LINK_ATTRIBUTES, a);
+        }
+    });
 }
 
 // `Status`
 const STATUS_MESSAGE: u32 = 2;
 const STATUS_CODE: u32 = 3;
 const STATUS_CODE_ERROR: u64 = 2;
-
-fn status_len(message: &str) -> usize {
-    opt_bytes_len(STATUS_MESSAGE, message.as_bytes())
-        + opt_varint_len(STATUS_CODE, STATUS_CODE_ERROR)
-}
 
 // `Span`
 const SPAN_TRACE_ID: u32 = 1;
@@ -248,68 +250,40 @@ const SPAN_DROPPED_EVENTS: u32 = 12;
 const SPAN_LINKS: u32 = 13;
 const SPAN_STATUS: u32 = 15;
 
-/// Body length of a `Span`.
-pub fn span_len(v: &SpanView) -> usize {
-    let parent = v.parent_span_id.as_ref().map_or(&[][..], |p| &p[..]);
-    len_field_len(SPAN_TRACE_ID, v.trace_id.len())
-        + len_field_len(SPAN_SPAN_ID, v.span_id.len())
-        + opt_bytes_len(SPAN_PARENT_SPAN_ID, parent)
-        + if v.name.is_empty() {
-            0
-        } else {
-            len_field_len(SPAN_NAME, v.name.len())
-        }
-        + opt_varint_len(SPAN_KIND, v.kind as i32 as u64)
-        + opt_fixed64_len(SPAN_START, v.start_time_unix_nano)
-        + opt_fixed64_len(SPAN_END, v.end_time_unix_nano)
-        + attrs_len(SPAN_ATTRIBUTES, &v.attributes)
-        + v.events
-            .iter()
-            .map(|e| len_field_len(SPAN_EVENTS, event_len(e)))
-            .sum::<usize>()
-        + opt_varint_len(SPAN_DROPPED_EVENTS, u64::from(v.dropped_events_count))
-        + v.link
-            .as_ref()
-            .map_or(0, |l| len_field_len(SPAN_LINKS, link_len(l)))
-        + v.error
-            .as_ref()
-            .map_or(0, |m| len_field_len(SPAN_STATUS, status_len(m)))
-}
-
 /// A `Span` as field `tag` of its parent (`ScopeSpans.spans`).
 pub fn put_span(buf: &mut Vec<u8>, tag: u32, v: &SpanView) {
-    let len = span_len(v);
-    buf.reserve(len + 4);
-    put_len_prefix(buf, tag, len);
-    put_bytes(buf, SPAN_TRACE_ID, &v.trace_id);
-    put_bytes(buf, SPAN_SPAN_ID, &v.span_id);
-    if let Some(p) = &v.parent_span_id {
-        put_bytes(buf, SPAN_PARENT_SPAN_ID, p);
-    }
-    if !v.name.is_empty() {
-        put_len_prefix(buf, SPAN_NAME, v.name.len());
-        for piece in v.name.pieces() {
-            buf.extend_from_slice(piece.as_bytes());
+    put_nested(buf, tag, 2, |buf| {
+        put_bytes(buf, SPAN_TRACE_ID, &v.trace_id);
+        put_bytes(buf, SPAN_SPAN_ID, &v.span_id);
+        if let Some(p) = &v.parent_span_id {
+            put_bytes(buf, SPAN_PARENT_SPAN_ID, p);
         }
-    }
-    put_opt_varint(buf, SPAN_KIND, v.kind as i32 as u64);
-    put_opt_fixed64(buf, SPAN_START, v.start_time_unix_nano);
-    put_opt_fixed64(buf, SPAN_END, v.end_time_unix_nano);
-    for a in &v.attributes {
-        put_key_value(buf, SPAN_ATTRIBUTES, a);
-    }
-    for e in &v.events {
-        put_event(buf, SPAN_EVENTS, e);
-    }
-    put_opt_varint(buf, SPAN_DROPPED_EVENTS, u64::from(v.dropped_events_count));
-    if let Some(l) = &v.link {
-        put_link(buf, SPAN_LINKS, l);
-    }
-    if let Some(m) = &v.error {
-        put_len_prefix(buf, SPAN_STATUS, status_len(m));
-        put_opt_bytes(buf, STATUS_MESSAGE, m.as_bytes());
-        put_opt_varint(buf, STATUS_CODE, STATUS_CODE_ERROR);
-    }
+        if !v.name.is_empty() {
+            put_len_prefix(buf, SPAN_NAME, v.name.len());
+            for piece in v.name.pieces() {
+                buf.extend_from_slice(piece.as_bytes());
+            }
+        }
+        put_opt_varint(buf, SPAN_KIND, v.kind as i32 as u64);
+        put_opt_fixed64(buf, SPAN_START, v.start_time_unix_nano);
+        put_opt_fixed64(buf, SPAN_END, v.end_time_unix_nano);
+        for a in &v.attributes {
+            put_key_value(buf, SPAN_ATTRIBUTES, a);
+        }
+        for e in &v.events {
+            put_event(buf, SPAN_EVENTS, e);
+        }
+        put_opt_varint(buf, SPAN_DROPPED_EVENTS, u64::from(v.dropped_events_count));
+        if let Some(l) = &v.link {
+            put_link(buf, SPAN_LINKS, l);
+        }
+        if let Some(m) = &v.error {
+            put_nested(buf, SPAN_STATUS, 1, |buf| {
+                put_opt_bytes(buf, STATUS_MESSAGE, m.as_bytes());
+                put_opt_varint(buf, STATUS_CODE, STATUS_CODE_ERROR);
+            });
+        }
+    });
 }
 
 #[cfg(test)]
@@ -335,6 +309,22 @@ mod tests {
             prost::encoding::encode_varint(v, &mut theirs);
             assert_eq!(ours, theirs, "{v}");
             assert_eq!(varint_len(v), prost::encoding::encoded_len_varint(v), "{v}");
+        }
+    }
+
+    /// Whatever room was left for the length, a nested body comes out as prost writes a
+    /// length-delimited field: minimal length varint, body unmoved in content.
+    #[test]
+    fn nested_bodies_of_every_length_class_match_prost() {
+        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000, 2_097_152] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut theirs = vec![7u8];
+            prost::encoding::bytes::encode(9, &body, &mut theirs);
+            for room in [1, 2] {
+                let mut ours = vec![7u8];
+                put_nested(&mut ours, 9, room, |buf| buf.extend_from_slice(&body));
+                assert!(ours == theirs, "length {len}, room {room}");
+            }
         }
     }
 }
