@@ -9,6 +9,7 @@ pub mod correlate;
 pub mod daemon;
 pub mod engine;
 pub mod export;
+pub mod hashing;
 pub mod investigate;
 pub mod loadgen;
 pub mod mcp;

@@ -49,18 +49,21 @@ fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
 /// 10+ alphanumerics, never a plain or capitalized word (`statistics`, `Warning`).
 pub fn is_queue_id(tok: &str) -> bool {
     let b = tok.as_bytes();
-    if b.len() < 6 || b.len() > 40 || tok == "NOQUEUE" || !b.iter().all(u8::is_ascii_alphanumeric) {
+    if b.len() < 6 || b.len() > 40 || tok == "NOQUEUE" {
         return false;
     }
-    if b.iter()
-        .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
-    {
-        return true;
+    // One pass over the token (every line has one): which kinds of bytes it holds.
+    let (mut hex, mut digit_or_upper, mut not_lower_after_first) = (true, false, false);
+    for (i, &c) in b.iter().enumerate() {
+        let (digit, upper) = (c.is_ascii_digit(), c.is_ascii_uppercase());
+        if !(digit || upper || c.is_ascii_lowercase()) {
+            return false;
+        }
+        hex &= digit || (b'A'..=b'F').contains(&c);
+        digit_or_upper |= digit || upper;
+        not_lower_after_first |= i > 0 && (digit || upper);
     }
-    b.len() >= 10
-        && b.iter()
-            .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-        && b[1..].iter().any(|c| !c.is_ascii_lowercase())
+    hex || (b.len() >= 10 && digit_or_upper && not_lower_after_first)
 }
 
 fn queued_event(rest: &str) -> MailEvent {
@@ -114,34 +117,47 @@ fn queued_event(rest: &str) -> MailEvent {
     MailEvent::Other
 }
 
-/// `str::find` for short ASCII needles: std builds a Two-Way searcher per call, which costs
-/// more than the search itself on log-line-sized haystacks.
+/// `str::find` for short ASCII needles: std builds a searcher per call (Two-Way for
+/// strings, a memchr set-up for chars), which costs more than the search itself on
+/// log-line-sized haystacks. A match of an ASCII needle always starts on a char boundary.
 pub(crate) fn find_str(h: &str, needle: &str) -> Option<usize> {
-    let n = needle.as_bytes();
-    let first = *n.first()? as char;
-    let mut from = 0;
-    while let Some(i) = h[from..].find(first) {
-        let at = from + i;
-        if h.as_bytes()[at..].starts_with(n) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    let (h, n) = (h.as_bytes(), needle.as_bytes());
+    let first = *n.first()?;
+    let last = h.len().checked_sub(n.len())?;
+    (0..=last).find(|&i| h[i] == first && h[i..].starts_with(n))
 }
 
 /// Last occurrence, like [`find_str`].
 pub(crate) fn rfind_str(h: &str, needle: &str) -> Option<usize> {
-    let n = needle.as_bytes();
-    let first = *n.first()? as char;
-    let mut to = h.len();
-    while let Some(at) = h[..to].rfind(first) {
-        if h.as_bytes()[at..].starts_with(n) {
-            return Some(at);
+    let (h, n) = (h.as_bytes(), needle.as_bytes());
+    let first = *n.first()?;
+    let last = h.len().checked_sub(n.len())?;
+    (0..=last)
+        .rev()
+        .find(|&i| h[i] == first && h[i..].starts_with(n))
+}
+
+/// `s.split(sep)` for an ASCII `sep`, without std's per-call searcher (see [`find_str`]).
+fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == sep) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
         }
-        to = at;
-    }
-    None
+    })
+}
+
+/// `s.find(c)` for an ASCII `c` (see [`find_str`]).
+fn find_byte(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
 }
 
 /// Prefix of `s` up to `sep` (all of `s` without it).
@@ -152,7 +168,7 @@ fn until<'a>(s: &'a str, sep: &str) -> &'a str {
 fn message_id_value(r: &str) -> Option<String> {
     let r = r.trim();
     let v = if r.starts_with('<') {
-        r.find('>').map_or(r, |i| &r[..=i])
+        find_byte(r, b'>').map_or(r, |i| &r[..=i])
     } else {
         r.split(char::is_whitespace).next().unwrap_or("")
     };
@@ -171,7 +187,7 @@ fn parse_sender(r: &str) -> MailEvent {
     };
     let mut size = None;
     let mut nrcpt = None;
-    for f in tail.split(',').map(str::trim_start) {
+    for f in split_ascii(tail, b',').map(str::trim_start) {
         if let Some(v) = f.strip_prefix("size=") {
             size = v.parse().ok();
         } else if let Some(v) = f.strip_prefix("nrcpt=") {
@@ -192,7 +208,7 @@ fn parse_sender(r: &str) -> MailEvent {
 fn parse_attempt(r: &str) -> MailEvent {
     let (rcpt, tail) = match find_str(r, ">, ") {
         Some(i) => (&r[..i], &r[i + 3..]),
-        None => match r.find('>') {
+        None => match find_byte(r, b'>') {
             Some(i) => (&r[..i], r[i + 1..].trim_start_matches([',', ' '])),
             None => (r, ""),
         },
@@ -209,21 +225,24 @@ fn parse_attempt(r: &str) -> MailEvent {
             None => (tail, None),
         }
     };
-    for f in fields.split(',').map(str::trim_start) {
+    for f in split_ascii(fields, b',').map(str::trim_start) {
         let Some((k, v)) = f.split_once('=') else {
             continue;
         };
         match k {
             "orig_to" => a.orig_to = Some(strip_angle(v).to_string()),
             "relay" => a.relay = Some(parse_relay(v)),
-            "delay" => a.delay_s = v.parse().ok(),
+            "delay" => a.delay_s = parse_f64(v),
             "delays" => a.delays = parse_delays(v),
             "dsn" => a.dsn = Some(v.to_string()),
             _ => {}
         }
     }
     if let Some(s) = status {
-        let wend = s.find([' ', ',']).unwrap_or(s.len());
+        let wend = s
+            .bytes()
+            .position(|b| b == b' ' || b == b',')
+            .unwrap_or(s.len());
         let after = &s[wend..];
         if after.starts_with(", returned to sender") {
             return MailEvent::Other;
@@ -279,7 +298,7 @@ pub fn parse_relay(raw: &str) -> Relay {
         addr: None,
         port: None,
     };
-    if let Some(open) = raw.find('[') {
+    if let Some(open) = find_byte(raw, b'[') {
         let after = &raw[open + 1..];
         let close = after.rfind(']').unwrap_or(after.len());
         relay.host = raw[..open].to_string();
@@ -294,11 +313,40 @@ pub fn parse_relay(raw: &str) -> Relay {
 
 fn parse_delays(v: &str) -> Option<[f64; 4]> {
     let mut out = [0.0; 4];
-    let mut it = v.split('/');
+    let mut it = split_ascii(v, b'/');
     for slot in &mut out {
-        *slot = it.next()?.parse().ok()?;
+        *slot = parse_f64(it.next()?)?;
     }
     it.next().is_none().then_some(out)
+}
+
+/// `str::parse::<f64>` for the plain decimals Postfix writes (`0.12`, `1234`), without the
+/// general parser's set-up. Exact: an integer below 2^53 divided by a power of ten up to
+/// 10^22 is correctly rounded, as the general parser's result is. Anything else (signs,
+/// exponents, long numbers, junk) goes to the general parser.
+fn parse_f64(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return s.parse().ok();
+    }
+    let (mut n, mut point, mut digits) = (0u64, None, 0);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                n = n * 10 + u64::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return s.parse().ok(),
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some(n as f64 / POW10[point.map_or(0, |p| b.len() - p - 1)])
 }
 
 /// Next-hop queue ID in a 250 reply: the last `queued as X` (so an amavis reply that quotes
@@ -451,6 +499,39 @@ fn parse_reject(r: &str) -> Reject {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast decimal parser gives the general parser's value (bit for bit) or, like
+        /// it, none; the search helpers find what std's do.
+        #[test]
+        fn fast_helpers_match_std(
+            number in "[-+0-9.eE]{0,18}|[0-9]{1,9}[.][0-9]{1,9}",
+            hay in "[a-c ,>=.]{0,40}",
+            needle in "[a-c ,>=.]{1,3}",
+        ) {
+            let std = number.parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_f64(&number).map(f64::to_bits), std);
+            prop_assert_eq!(find_str(&hay, &needle), hay.find(needle.as_str()));
+            prop_assert_eq!(rfind_str(&hay, &needle), hay.rfind(needle.as_str()));
+            prop_assert!(split_ascii(&hay, b',').eq(hay.split(',')));
+            prop_assert_eq!(find_byte(&hay, b'>'), hay.find('>'));
+        }
+
+        /// The one-pass queue ID test says what its rules, spelled out, say.
+        #[test]
+        fn queue_ids_by_the_rules(tok in "[A-Za-z0-9]{0,42}|[A-F0-9]{5,12}|[a-z]{1,3}[A-Za-z0-9 :é]{6,12}") {
+            let b = tok.as_bytes();
+            let rules = (6..=40).contains(&b.len())
+                && tok != "NOQUEUE"
+                && b.iter().all(u8::is_ascii_alphanumeric)
+                && (b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+                    || (b.len() >= 10
+                        && b.iter().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+                        && b[1..].iter().any(|c| !c.is_ascii_lowercase())));
+            prop_assert_eq!(is_queue_id(&tok), rules, "{}", tok);
+        }
+    }
 
     fn p(msg: &str) -> MailLine {
         parse("postfix/smtp", msg).unwrap_or_else(|| panic!("None for {msg}"))

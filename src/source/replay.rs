@@ -124,33 +124,28 @@ pub fn try_read_input<E: From<io::Error>>(
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let name = input.display();
     let mut format = format;
-    let mut buf = Vec::with_capacity(1024);
     let mut line_no = 0u64;
     let mut shapes = Shapes::default();
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
+    let handle = |line: &[u8]| -> Result<(), E> {
         line_no += 1;
         stats.lines += 1;
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
+        let mut line = line;
+        while let [rest @ .., b'\n' | b'\r'] = line {
+            line = rest;
         }
-        let text = match std::str::from_utf8(&buf) {
+        let text = match std::str::from_utf8(line) {
             Ok(t) => std::borrow::Cow::Borrowed(t),
             Err(_) => {
                 // Keep the line: a stray byte in a subject must not lose a delivery line.
                 stats.invalid_utf8 += 1;
-                String::from_utf8_lossy(&buf)
+                String::from_utf8_lossy(line)
             }
         };
         if format == InputFormat::Auto {
             match text.trim_start().chars().next() {
                 None => {
                     stats.skip("empty line".into(), &name, line_no);
-                    continue;
+                    return Ok(());
                 }
                 Some('{') => format = InputFormat::Ndjson,
                 Some(_) => format = InputFormat::Syslog,
@@ -165,9 +160,9 @@ pub fn try_read_input<E: From<io::Error>>(
                 Err(e) => stats.skip(e.to_string(), &name, line_no),
             },
             _ => {
-                if text.trim().is_empty() {
+                if crate::source::document::trim(&text).is_empty() {
                     stats.skip("empty line".into(), &name, line_no);
-                    continue;
+                    return Ok(());
                 }
                 match ctx.documents.map_line_shaped(&text, &mut shapes) {
                     LineOutcome::Record(rec) => {
@@ -185,8 +180,48 @@ pub fn try_read_input<E: From<io::Error>>(
                 }
             }
         }
+        Ok(())
+    };
+    for_each_line(&mut reader, handle)
+}
+
+/// Each line of `reader` (without its `\n`) to `f`, in order, until `f` fails. A line is
+/// handed over from the reader's buffer where it lies whole in it, and gathered into a
+/// buffer of its own only where it straddles two reads.
+fn for_each_line<E: From<io::Error>>(
+    reader: &mut impl BufRead,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut straddling = Vec::new();
+    loop {
+        let available = match reader.fill_buf() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            read => read?,
+        };
+        if available.is_empty() {
+            if !straddling.is_empty() {
+                f(&straddling)?;
+            }
+            return Ok(());
+        }
+        let used = match memchr::memchr(b'\n', available) {
+            Some(i) if straddling.is_empty() => {
+                f(&available[..i])?;
+                i + 1
+            }
+            Some(i) => {
+                straddling.extend_from_slice(&available[..i]);
+                f(&straddling)?;
+                straddling.clear();
+                i + 1
+            }
+            None => {
+                straddling.extend_from_slice(available);
+                available.len()
+            }
+        };
+        reader.consume(used);
     }
-    Ok(())
 }
 
 /// Records handed over at a time between the reading thread and the consumer: enough that
@@ -291,6 +326,30 @@ pub fn read_all(
 mod tests {
     use super::*;
     use crate::config::OpenSearchConfig;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the read sizes, every line reaches `f` whole and in order, a last line
+        /// without `\n` included, as `split` cuts them.
+        #[test]
+        fn lines_straddling_reads_arrive_whole(
+            data in prop::collection::vec(prop::sample::select(b"ab\r\n".to_vec()), 0..200),
+            capacity in 1usize..16,
+        ) {
+            let mut reader = BufReader::with_capacity(capacity, &data[..]);
+            let mut got = Vec::new();
+            for_each_line(&mut reader, |line| {
+                got.push(line.to_vec());
+                Ok::<_, io::Error>(())
+            })
+            .unwrap();
+            let mut want: Vec<Vec<u8>> = data.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+            if data.last().is_none_or(|&b| b == b'\n') {
+                want.pop();
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
     use crate::parse::time::Zone;
     use std::io::Write;
 

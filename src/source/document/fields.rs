@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use super::scan::Scanner;
 use super::sparse::{PathTrie, LEAF};
-use super::{parse_timestamp, DocumentContext, LineOutcome};
+use super::{parse_timestamp, trim, DocumentContext, LineOutcome};
 use crate::config::Mapping;
 use crate::record::{FieldHints, LogRecord};
 pub use shape::Shapes;
@@ -100,6 +100,9 @@ enum Found<'a> {
 struct Line<'a> {
     found: [Option<(usize, Found<'a>)>; MAX_FOUND],
     count: usize,
+    /// Some member sits where a hint field's path ends. Without one, every hint lookup
+    /// finds nothing (most shippers send no hints), and none is made.
+    hints: bool,
     /// Nodes a member was reached at, to refuse repeats.
     seen: [u64; MAX_NODES / 64],
 }
@@ -109,15 +112,18 @@ impl<'a> Line<'a> {
         Line {
             found: Default::default(),
             count: 0,
+            hints: false,
             seen: [0; MAX_NODES / 64],
         }
     }
 
-    /// Record what the member at `node` held; `None` past `MAX_FOUND`.
-    fn push(&mut self, node: usize, value: Found<'a>) -> Option<()> {
+    /// Record what the member at `node` (where a hint's path ends: `hint`) held; `None`
+    /// past `MAX_FOUND`.
+    fn push(&mut self, node: usize, value: Found<'a>, hint: bool) -> Option<()> {
         if self.count == MAX_FOUND {
             return None;
         }
+        self.hints |= hint;
         self.found[self.count] = Some((node, value));
         self.count += 1;
         Some(())
@@ -148,7 +154,8 @@ impl<'a> Line<'a> {
 
 /// `map_line` for plain documents; `None`: let the tree way decide.
 pub(super) fn map_line(ctx: &DocumentContext, plan: &FieldPlan, line: &str) -> Option<LineOutcome> {
-    let found = members(&ctx.sparse.wanted, plan.source, line)?;
+    let mut found = Line::new();
+    members(&ctx.sparse.wanted, plan.source, line, &mut found)?;
     outcome(ctx, plan, &found)
 }
 
@@ -161,26 +168,28 @@ pub(super) fn map_line_shaped(
     shapes: &mut Shapes,
 ) -> Option<LineOutcome> {
     let trie = &ctx.sparse.wanted;
-    if let Some(found) = shapes.read(line, trie) {
-        return outcome(ctx, plan, &found);
+    let mut found = Line::new();
+    if !shapes.read(line, trie, &mut found) {
+        found = Line::new();
+        members(trie, plan.source, line, &mut found)?;
+        shapes.missed(line, trie, plan.source);
     }
-    let found = members(trie, plan.source, line)?;
-    shapes.missed(line, trie, plan.source);
     outcome(ctx, plan, &found)
 }
 
-/// The members of `line` at wanted-path nodes; `None` when the line is not of the plain shape.
-fn members<'a>(trie: &PathTrie, source: Option<usize>, line: &'a str) -> Option<Line<'a>> {
+/// The members of `line` at wanted-path nodes, into an empty `found`; `None` when the line
+/// is not of the plain shape.
+fn members<'a>(
+    trie: &PathTrie,
+    source: Option<usize>,
+    line: &'a str,
+    found: &mut Line<'a>,
+) -> Option<()> {
     let mut s = Scanner::new(line, trie);
-    let mut found = Line::new();
-    s.ws();
     s.expect(b'{')?;
-    object(&mut s, trie, source, 0, &mut found)?;
+    object(&mut s, trie, source, 0, found)?;
     s.ws();
-    if s.peek().is_some() {
-        return None;
-    }
-    Some(found)
+    s.peek().is_none().then_some(())
 }
 
 /// The record (or filter verdict) the members found make; `None`: let the tree way decide.
@@ -191,7 +200,7 @@ fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<Line
     let m = &ctx.mapping;
     if !m.facility.is_empty() && !ctx.facility_value.is_empty() {
         match found.value(&plan.facility, hit).ok()? {
-            Some(f) if f.trim().eq_ignore_ascii_case(&ctx.facility_value) => {}
+            Some(f) if trim(f).eq_ignore_ascii_case(&ctx.facility_value) => {}
             _ => return Some(LineOutcome::Filtered),
         }
     }
@@ -203,13 +212,16 @@ fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<Line
     // Anything missing or unusable is an error, whose text the tree way writes.
     let ts = found.value(&plan.timestamp, hit).ok()??;
     let timestamp_ns = parse_timestamp(ts, &ctx.zone)?;
-    let host = found.value(&plan.hostname, hit).ok()??.trim();
-    let service = found.value(&plan.service, hit).ok()??.trim();
+    let host = trim(found.value(&plan.hostname, hit).ok()??);
+    let service = trim(found.value(&plan.service, hit).ok()??);
     if host.is_empty() || service.is_empty() {
         return None;
     }
     let message = found.value(&plan.message, hit).ok()??;
     let hint = |i: usize| -> Result<Option<String>, ()> {
+        if !found.hints {
+            return Ok(None);
+        }
         let v = found.value(&plan.hints[i], hit)?;
         Ok(v.map(str::trim)
             .filter(|v| !v.is_empty())
@@ -288,7 +300,7 @@ fn object<'a>(
                     }
                 };
                 if trie.ends_path(node) || Some(node) == source {
-                    line.push(node, value)?;
+                    line.push(node, value, trie.ends_hint(node))?;
                 }
             }
             _ => s.skip_value()?,

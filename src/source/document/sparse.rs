@@ -204,6 +204,11 @@ impl PathTrie {
         self.step(node, b'.')
     }
 
+    /// Some hint field's path ends at `node`.
+    pub(super) fn ends_hint(&self, node: usize) -> bool {
+        self.flags[node] & ENDS_HINT != 0
+    }
+
     pub(super) fn ends_path(&self, node: usize) -> bool {
         self.flags[node] & ENDS_PATH != 0
     }

@@ -293,3 +293,11 @@ fn seed_mapping_maps_seed_line() {
     assert_eq!(r.hints.queued_as.as_deref(), Some("B1"));
     assert_eq!(r.service, "postfix/smtp");
 }
+
+proptest::proptest! {
+    /// The quick `trim` trims as `str::trim` does.
+    #[test]
+    fn quick_trim_is_trim(s in "[ \t\u{a0}\u{2003}a-c.é]{0,6}") {
+        proptest::prop_assert_eq!(super::trim(&s), s.trim());
+    }
+}

@@ -50,6 +50,8 @@ struct Shape {
     /// Nodes whose member is an object the walk records (`_source`, or a path end that is
     /// also entered).
     objects: Vec<usize>,
+    /// Some recorded node ends a hint field's path (`Line::hints`).
+    hints: bool,
 }
 
 /// The shapes one reader has learned, most recently fitting first.
@@ -60,17 +62,24 @@ pub struct Shapes {
 }
 
 impl Shapes {
-    /// The members of `line` by a known shape; `None` when none fits.
-    pub(super) fn read<'a>(&mut self, line: &'a str, trie: &PathTrie) -> Option<Line<'a>> {
-        let (i, found) = self
+    /// The members of `line` into `found`, by a known shape; false when none fits.
+    pub(super) fn read<'a>(
+        &mut self,
+        line: &'a str,
+        trie: &PathTrie,
+        found: &mut Line<'a>,
+    ) -> bool {
+        let Some(i) = self
             .known
             .iter()
-            .enumerate()
-            .find_map(|(i, shape)| Some((i, shape.read(line, trie)?)))?;
+            .position(|shape| shape.read(line, trie, found).is_some())
+        else {
+            return false;
+        };
         if i > 0 {
             self.known[..=i].rotate_right(1);
         }
-        Some(found)
+        true
     }
 
     /// `line`, which the walk read, fit no shape: learn its shape now and then.
@@ -108,9 +117,10 @@ impl Shapes {
 }
 
 impl Shape {
-    fn read<'a>(&self, line: &'a str, trie: &PathTrie) -> Option<Line<'a>> {
+    fn read<'a>(&self, line: &'a str, trie: &PathTrie, found: &mut Line<'a>) -> Option<()> {
         let mut s = Scanner::new(line, trie);
-        let mut found = Line::new();
+        found.count = 0;
+        found.hints = self.hints;
         let mut from = 0;
         for &(end, slot) in &self.slots {
             s.literal(&self.text[from..end])?;
@@ -119,7 +129,7 @@ impl Shape {
                 Slot::Read(node) => {
                     let value = s.string()?;
                     if let Some(node) = node {
-                        found.push(node, Found::Str(value))?;
+                        found.push(node, Found::Str(value), false)?;
                     }
                 }
                 Slot::Skip => s.skip_string()?,
@@ -131,9 +141,9 @@ impl Shape {
             return None;
         }
         for &node in &self.objects {
-            found.push(node, Found::Object)?;
+            found.push(node, Found::Object, false)?;
         }
-        Some(found)
+        Some(())
     }
 
     /// The shape of `line` as `fields::object` walks it; `None` where the line has something
@@ -146,6 +156,7 @@ impl Shape {
                 text: Vec::new(),
                 slots: Vec::new(),
                 objects: Vec::new(),
+                hints: false,
             },
             from: 0,
             depth: 0,
@@ -207,6 +218,7 @@ impl Learner<'_> {
     /// The value of a member at a wanted node: a string or an object the paths enter.
     fn wanted(&mut self, s: &mut Scanner, node: usize) -> Option<()> {
         let recorded = self.trie.ends_path(node) || Some(node) == self.source;
+        self.shape.hints |= recorded && self.trie.ends_hint(node);
         match s.peek()? {
             b'"' => {
                 s.pos += 1;

@@ -6,7 +6,7 @@ use proptest::strategy::ValueTree;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{map_line, map_line_shaped, Shapes};
+use super::{map_line, map_line_shaped, Line, Shapes};
 use crate::config::{Mapping, OpenSearchConfig};
 use crate::source::document::scan::tests::{
     document, fixture_line, fixtures, mappings, mutated, proptest_config, scalar,
@@ -126,6 +126,10 @@ fn fixture_documents_agree() {
     }
 }
 
+fn shape_reads(ctx: &DocumentContext, shapes: &mut Shapes, line: &str) -> bool {
+    shapes.read(line, &ctx.sparse.wanted, &mut Line::new())
+}
+
 /// `learned`'s shape, learned, then written out with other values in its slots
 /// (`value(is_string)`, as `Shapes::write_newest` takes them): the shaped way maps that line
 /// as the tree way does. Returns whether a shape read it.
@@ -141,7 +145,7 @@ fn shaped_agrees(
         let Some(line) = shapes.write_newest(&mut value) else {
             continue;
         };
-        read_by_shape |= shapes.read(&line, &ctx.sparse.wanted).is_some();
+        read_by_shape |= shape_reads(&ctx, &mut shapes, &line);
         let got = ctx.map_line_shaped(&line, &mut shapes);
         let tree = ctx.map_line_tree(&line);
         prop_assert_eq!(got, tree, "learned from {:?}, read {:?}", learned, line);
@@ -205,7 +209,7 @@ fn a_shape_reads_what_the_walk_reads_and_learns_a_few() {
     let written = shapes.write_newest(|_| values.next().unwrap().to_string());
     assert_eq!(written.as_deref(), Some(line));
     let other = line.replace("mx-in", "mx-out").replace("3777", "12");
-    assert!(shapes.read(&other, &ctx.sparse.wanted).is_some());
+    assert!(shape_reads(&ctx, &mut shapes, &other));
     assert_eq!(
         ctx.map_line_shaped(&other, &mut shapes),
         ctx.map_line_tree(&other)
@@ -216,7 +220,7 @@ fn a_shape_reads_what_the_walk_reads_and_learns_a_few() {
     let reordered = line
         .replace(r#""procid":"3777","#, "")
         .replace(r#""message":"#, r#""procid":"1","message":"#);
-    assert!(shapes.read(&reordered, &ctx.sparse.wanted).is_none());
+    assert!(!shape_reads(&ctx, &mut shapes, &reordered));
     assert_eq!(
         ctx.map_line_shaped(&reordered, &mut shapes),
         ctx.map_line_tree(&reordered)
