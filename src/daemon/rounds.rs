@@ -22,7 +22,7 @@ use crate::export::otlp::{OtlpConfig, OtlpExporter};
 use crate::parse::syslog::{self, SyslogContext};
 use crate::parse::time::Zone;
 use crate::record::LogRecord;
-use crate::source::document::DocumentContext;
+use crate::source::document::{DocumentContext, Shapes};
 use crate::source::file::{FileFollower, FileOffsets, StartAt};
 use crate::source::opensearch::{OpenSearchSettings, OpenSearchSource};
 use crate::trace::model::ModelOptions;
@@ -87,7 +87,9 @@ struct PersistedState {
 enum Source {
     OpenSearch {
         client: Box<OpenSearchSource>,
-        mapping: DocumentContext,
+        mapping: Box<DocumentContext>,
+        /// The document shapes met so far: the shipper's, from the first round on.
+        shapes: Shapes,
     },
     File {
         follower: FileFollower,
@@ -111,7 +113,11 @@ impl Source {
     ) -> Result<ReadResult, String> {
         let now = now_ns();
         match self {
-            Source::OpenSearch { client, mapping } => {
+            Source::OpenSearch {
+                client,
+                mapping,
+                shapes,
+            } => {
                 let from = match cursor {
                     Some(c) => c - go_back_ns,
                     None => now - first_window_ns,
@@ -123,7 +129,7 @@ impl Source {
                 let mut records = Vec::with_capacity(hits.len());
                 let mut skipped = 0;
                 for hit in hits {
-                    match mapping.map_hit(&hit.id, &hit.source) {
+                    match mapping.map_hit_shaped(&hit.id, &hit.source, shapes) {
                         Ok(rec) => records.push(rec),
                         Err(e) => {
                             skipped += 1;
@@ -494,7 +500,8 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
             let mapping = DocumentContext::new(o).map_err(DaemonError::Config)?;
             Ok(Source::OpenSearch {
                 client: Box::new(client),
-                mapping,
+                mapping: Box::new(mapping),
+                shapes: Shapes::default(),
             })
         }
         Method::File => {

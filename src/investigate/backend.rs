@@ -17,7 +17,7 @@ use crate::engine::now_ns;
 use crate::parse::syslog::{self, SyslogContext};
 use crate::parse::time::Zone;
 use crate::record::LogRecord;
-use crate::source::document::DocumentContext;
+use crate::source::document::{DocumentContext, Shapes};
 use crate::source::opensearch::{Hit, OpenSearchSettings, OpenSearchSource};
 use crate::source::replay::{read_input, Input, InputFormat, ReadContext, ReadStats};
 use crate::source::ssh::{SshReader, SshSettings};
@@ -304,8 +304,9 @@ impl OsBackend {
         let mut out = Vec::with_capacity(hits.len());
         let mut bad = 0usize;
         let mut first = None;
+        let mut shapes = Shapes::default();
         for h in hits {
-            match self.docs.map_hit(&h.id, &h.source) {
+            match self.docs.map_hit_shaped(&h.id, &h.source, &mut shapes) {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     bad += 1;

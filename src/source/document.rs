@@ -200,9 +200,33 @@ impl DocumentContext {
     /// There is no facility filter here (the search asked for the facility): a document the
     /// text way would filter goes the tree way too.
     pub fn map_hit(&self, id: &str, source: &RawValue) -> Result<LogRecord, DocumentError> {
+        self.map_hit_in(id, source, None)
+    }
+
+    /// `map_hit` for one reader of many hits: `shapes` holds the document shapes it has met,
+    /// as for `map_line_shaped`. Same outcome as `map_hit`.
+    pub fn map_hit_shaped(
+        &self,
+        id: &str,
+        source: &RawValue,
+        shapes: &mut Shapes,
+    ) -> Result<LogRecord, DocumentError> {
+        self.map_hit_in(id, source, Some(shapes))
+    }
+
+    fn map_hit_in(
+        &self,
+        id: &str,
+        source: &RawValue,
+        shapes: Option<&mut Shapes>,
+    ) -> Result<LogRecord, DocumentError> {
         let text = source.get();
         let fast = self.sparse.fields.as_ref().and_then(|plan| {
-            match fields::map_line(self, plan, text)? {
+            let outcome = match shapes {
+                Some(shapes) => fields::map_line_shaped(self, plan, text, shapes),
+                None => fields::map_line(self, plan, text),
+            };
+            match outcome? {
                 LineOutcome::Record(rec) => Some(rec),
                 _ => None,
             }

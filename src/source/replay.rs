@@ -249,6 +249,9 @@ impl From<io::Error> for ReadStop {
 /// consumes here: a replay then uses two cores. `sink` sees every record in input order;
 /// the first error on either side stops both and is returned. Bad lines are counted in
 /// `stats` as `try_read_input` counts them.
+///
+/// With one CPU to run on (a process pinned to one, a one-CPU container) all of it runs
+/// here, in line: a second thread would only add hand-overs and cross-thread frees.
 pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
     inputs: &[Input],
     format: InputFormat,
@@ -257,6 +260,12 @@ pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
     prepare: impl Fn(LogRecord) -> T + Sync,
     mut sink: impl FnMut(T) -> Result<(), E>,
 ) -> Result<(), E> {
+    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
+        for input in inputs {
+            try_read_input(input, format, ctx, stats, |rec| sink(prepare(rec)))?;
+        }
+        return Ok(());
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(BATCHES_AHEAD);
     let prepare = &prepare;
     std::thread::scope(|scope| {

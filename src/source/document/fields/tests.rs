@@ -63,11 +63,18 @@ fn hit_agrees(ctx: &DocumentContext, line: &str) -> Result<(), String> {
         r
     });
     let got = ctx.map_hit("hit-1", &raw);
-    if format!("{got:?}") == format!("{want:?}") {
-        Ok(())
-    } else {
-        Err(format!("{line:?}\n text: {got:?}\n tree: {want:?}"))
+    if format!("{got:?}") != format!("{want:?}") {
+        return Err(format!("{line:?}\n text: {got:?}\n tree: {want:?}"));
     }
+    // The second time, a reader of many hits reads it by the shape it learned.
+    let mut shapes = Shapes::default();
+    for _ in 0..2 {
+        let got = ctx.map_hit_shaped("hit-1", &raw, &mut shapes);
+        if format!("{got:?}") != format!("{want:?}") {
+            return Err(format!("{line:?}\n shaped: {got:?}\n tree: {want:?}"));
+        }
+    }
+    Ok(())
 }
 
 fn check(line: &str) -> Result<(), TestCaseError> {
