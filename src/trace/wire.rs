@@ -174,31 +174,37 @@ pub fn key_value_len(a: &Attr) -> usize {
 
 /// A `KeyValue` as field `tag` of its parent.
 pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
-    // Most attributes are a short key and a short string: every length then takes one
-    // byte and is known up front, and the field is three copies.
-    if let Value::Str(v) = &a.value {
-        let (key, value) = (a.key.as_bytes(), v.as_bytes());
-        let any = 2 + value.len();
-        let body = 2 + key.len() + 2 + any;
-        if tag < 16 && !key.is_empty() && body < 0x80 {
-            buf.reserve(2 + body);
-            let field = |tag: u32| (tag << 3 | LEN) as u8;
-            buf.extend_from_slice(&[field(tag), body as u8, field(KV_KEY), key.len() as u8]);
-            buf.extend_from_slice(key);
-            buf.extend_from_slice(&[
-                field(KV_VALUE),
-                any as u8,
-                field(ANY_STRING),
-                value.len() as u8,
-            ]);
-            buf.extend_from_slice(value);
-            return;
-        }
+    let Value::Str(v) = &a.value else {
+        put_nested(buf, tag, 1, |buf| {
+            put_opt_bytes(buf, KV_KEY, a.key.as_bytes());
+            put_nested(buf, KV_VALUE, 1, |buf| put_any_value(buf, &a.value));
+        });
+        return;
+    };
+    // Most attributes are a string: every length is known up front, and a long one (a log
+    // line) is not moved after writing.
+    let (key, value) = (a.key.as_bytes(), v.as_bytes());
+    let any = string_any_len(v);
+    let body = opt_bytes_len(KV_KEY, key) + len_field_len(KV_VALUE, any);
+    buf.reserve(len_field_len(tag, body));
+    if tag < 16 && !key.is_empty() && body < 0x80 {
+        // The usual short one: each length a byte, the field three copies.
+        let field = |tag: u32| (tag << 3 | LEN) as u8;
+        buf.extend_from_slice(&[field(tag), body as u8, field(KV_KEY), key.len() as u8]);
+        buf.extend_from_slice(key);
+        buf.extend_from_slice(&[
+            field(KV_VALUE),
+            any as u8,
+            field(ANY_STRING),
+            value.len() as u8,
+        ]);
+        buf.extend_from_slice(value);
+        return;
     }
-    put_nested(buf, tag, 1, |buf| {
-        put_opt_bytes(buf, KV_KEY, a.key.as_bytes());
-        put_nested(buf, KV_VALUE, 1, |buf| put_any_value(buf, &a.value));
-    });
+    put_len_prefix(buf, tag, body);
+    put_opt_bytes(buf, KV_KEY, key);
+    put_len_prefix(buf, KV_VALUE, any);
+    put_bytes(buf, ANY_STRING, value);
 }
 
 // `Span.Event`

@@ -218,27 +218,28 @@ fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<Line
         return None;
     }
     let message = found.value(&plan.message, hit).ok()??;
-    let hint = |i: usize| -> Result<Option<String>, ()> {
-        if !found.hints {
-            return Ok(None);
+    let hints = if found.hints {
+        let hint = |i: usize| -> Result<Option<String>, ()> {
+            let v = found.value(&plan.hints[i], hit)?;
+            Ok(v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string))
+        };
+        let queue_id = match hint(0).ok()? {
+            Some(q) => Some(q),
+            None => hint(7).ok()?,
+        };
+        FieldHints {
+            queue_id,
+            queued_as: hint(1).ok()?,
+            message_id: hint(2).ok()?,
+            relay_host: hint(3).ok()?,
+            relay_ip: hint(4).ok()?,
+            relay_port: hint(5).ok()?,
+            smtp_code: hint(6).ok()?,
         }
-        let v = found.value(&plan.hints[i], hit)?;
-        Ok(v.map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string))
-    };
-    let queue_id = match hint(0).ok()? {
-        Some(q) => Some(q),
-        None => hint(7).ok()?,
-    };
-    let hints = FieldHints {
-        queue_id,
-        queued_as: hint(1).ok()?,
-        message_id: hint(2).ok()?,
-        relay_host: hint(3).ok()?,
-        relay_ip: hint(4).ok()?,
-        relay_port: hint(5).ok()?,
-        smtp_code: hint(6).ok()?,
+    } else {
+        FieldHints::default()
     };
     Some(LineOutcome::Record(LogRecord {
         timestamp_ns,
