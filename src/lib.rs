@@ -9,7 +9,6 @@ pub mod correlate;
 pub mod daemon;
 pub mod engine;
 pub mod export;
-pub mod hashing;
 pub mod investigate;
 pub mod loadgen;
 pub mod mcp;

@@ -258,9 +258,23 @@ pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
     ctx: &ReadContext,
     stats: &mut ReadStats,
     prepare: impl Fn(LogRecord) -> T + Sync,
+    sink: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let threaded = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) > 1;
+    read_inputs(threaded, inputs, format, ctx, stats, prepare, sink)
+}
+
+/// `read_inputs_pipelined`, on two threads or in line.
+fn read_inputs<T: Send, E: From<io::Error>>(
+    threaded: bool,
+    inputs: &[Input],
+    format: InputFormat,
+    ctx: &ReadContext,
+    stats: &mut ReadStats,
+    prepare: impl Fn(LogRecord) -> T + Sync,
     mut sink: impl FnMut(T) -> Result<(), E>,
 ) -> Result<(), E> {
-    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
+    if !threaded {
         for input in inputs {
             try_read_input(input, format, ctx, stats, |rec| sink(prepare(rec)))?;
         }
@@ -420,13 +434,22 @@ mod tests {
     }
 
     /// `read_inputs_pipelined` with records passed as they are, and the counts it made.
+    /// `read_inputs` on two threads, or in line as with one CPU.
     fn read_piped(
+        threaded: bool,
         inputs: &[Input],
         sink: impl FnMut(LogRecord) -> io::Result<()>,
     ) -> (io::Result<()>, ReadStats) {
         let mut stats = ReadStats::default();
-        let result =
-            read_inputs_pipelined(inputs, InputFormat::Auto, &ctx(), &mut stats, |r| r, sink);
+        let result = read_inputs(
+            threaded,
+            inputs,
+            InputFormat::Auto,
+            &ctx(),
+            &mut stats,
+            |r| r,
+            sink,
+        );
         (result, stats)
     }
 
@@ -439,18 +462,20 @@ mod tests {
             write_log(dir.path(), "b.log", 5000, BATCH + 3),
         ];
         let (expected, expected_stats) = sequential(&inputs, &ctx());
-        let mut seen = Vec::new();
-        let (result, stats) = read_piped(&inputs, |r| {
-            seen.push(r.message);
-            Ok(())
-        });
-        result.unwrap();
-        assert_eq!(seen, expected);
         assert!(
             expected_stats.skipped_total() > 0,
             "the input has bad lines"
         );
-        same_stats(&stats, &expected_stats);
+        for threaded in [true, false] {
+            let mut seen = Vec::new();
+            let (result, stats) = read_piped(threaded, &inputs, |r| {
+                seen.push(r.message);
+                Ok(())
+            });
+            result.unwrap();
+            assert_eq!(seen, expected, "threaded: {threaded}");
+            same_stats(&stats, &expected_stats);
+        }
     }
 
     #[test]
@@ -458,23 +483,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let total = 40 * BATCH;
         let inputs = [write_log(dir.path(), "a.log", 1, total)];
-        let mut seen = 0;
-        let (result, stats) = read_piped(&inputs, |_| {
-            seen += 1;
-            if seen == 10 {
-                return Err(io::Error::other("collector gone"));
-            }
-            Ok(())
-        });
-        let err = result.unwrap_err();
-        assert_eq!(err.to_string(), "collector gone");
-        assert_eq!(seen, 10);
-        // The reader stopped within the channel's reach instead of reading everything.
-        assert!(
-            stats.lines < ((BATCHES_AHEAD + 3) * BATCH) as u64,
-            "read {} of {total} lines",
-            stats.lines
-        );
+        for threaded in [true, false] {
+            let mut seen = 0;
+            let (result, stats) = read_piped(threaded, &inputs, |_| {
+                seen += 1;
+                if seen == 10 {
+                    return Err(io::Error::other("collector gone"));
+                }
+                Ok(())
+            });
+            let err = result.unwrap_err();
+            assert_eq!(err.to_string(), "collector gone");
+            assert_eq!(seen, 10);
+            // The reader stopped within the channel's reach instead of reading everything.
+            assert!(
+                stats.lines < ((BATCHES_AHEAD + 3) * BATCH) as u64,
+                "threaded: {threaded}: read {} of {total} lines",
+                stats.lines
+            );
+        }
     }
 
     #[test]
@@ -486,15 +513,17 @@ mod tests {
                 path: dir.path().join("missing.log"),
             },
         ];
-        let mut seen = 0;
-        let (result, stats) = read_piped(&inputs, |_| {
-            seen += 1;
-            Ok(())
-        });
-        let err = result.unwrap_err();
-        assert!(err.to_string().contains("cannot read"), "{err}");
-        assert!(err.to_string().contains("missing.log"), "{err}");
-        assert_eq!(seen, stats.records as usize);
-        assert!(seen > 0);
+        for threaded in [true, false] {
+            let mut seen = 0;
+            let (result, stats) = read_piped(threaded, &inputs, |_| {
+                seen += 1;
+                Ok(())
+            });
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("cannot read"), "{err}");
+            assert!(err.to_string().contains("missing.log"), "{err}");
+            assert_eq!(seen, stats.records as usize);
+            assert!(seen > 0, "threaded: {threaded}");
+        }
     }
 }

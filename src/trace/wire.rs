@@ -142,6 +142,7 @@ fn put_any_value(buf: &mut Vec<u8>, v: &Value) {
 /// number of bytes is moved (prost writes minimal varints). Callers pick `room` for their
 /// usual body size (1: under 128 bytes, 2: under 16 KiB), so that a move is rare.
 fn put_nested(buf: &mut Vec<u8>, tag: u32, room: usize, body: impl FnOnce(&mut Vec<u8>)) {
+    debug_assert!((1..=2).contains(&room), "room for a length: 1 or 2 bytes");
     put_key(buf, tag, LEN);
     let at = buf.len();
     buf.extend_from_slice(&[0; 2][..room]);
