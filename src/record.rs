@@ -20,8 +20,8 @@ pub struct LogRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
     /// Structured fields a shipper already extracted; when present they win over parsing.
-    #[serde(default, skip_serializing_if = "FieldHints::is_empty")]
-    pub hints: FieldHints,
+    #[serde(default, skip_serializing_if = "Hints::is_empty")]
+    pub hints: Hints,
 }
 
 /// Optional structured fields from the OpenSearch mapping (`queueid`, `queued_as`, …).
@@ -46,5 +46,98 @@ pub struct FieldHints {
 impl FieldHints {
     pub fn is_empty(&self) -> bool {
         self == &FieldHints::default()
+    }
+}
+
+/// A record's `FieldHints`, boxed only when there are any. Most shippers send none, and a
+/// record is moved several times on its way to the correlator: inline, the seven empty
+/// fields would be 168 of its 272 bytes. Reads see an empty `FieldHints` when there is none
+/// (`Deref`); a write makes room for them (`DerefMut`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(from = "FieldHints", into = "FieldHints")]
+pub struct Hints(Option<Box<FieldHints>>);
+
+static NO_HINTS: FieldHints = FieldHints {
+    queue_id: None,
+    queued_as: None,
+    message_id: None,
+    relay_host: None,
+    relay_ip: None,
+    relay_port: None,
+    smtp_code: None,
+};
+
+impl Hints {
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|h| h.is_empty())
+    }
+}
+
+impl std::ops::Deref for Hints {
+    type Target = FieldHints;
+
+    fn deref(&self) -> &FieldHints {
+        self.0.as_deref().unwrap_or(&NO_HINTS)
+    }
+}
+
+impl std::ops::DerefMut for Hints {
+    fn deref_mut(&mut self) -> &mut FieldHints {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<FieldHints> for Hints {
+    fn from(h: FieldHints) -> Self {
+        Hints((!h.is_empty()).then(|| Box::new(h)))
+    }
+}
+
+impl From<Hints> for FieldHints {
+    fn from(h: Hints) -> Self {
+        h.0.map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Hints {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Hints {}
+
+impl std::fmt::Debug for Hints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Boxed or not, hints read, compare and serialize as the plain `FieldHints` did.
+    #[test]
+    fn hints_are_field_hints_on_the_outside() {
+        let mut rec = LogRecord::default();
+        assert!(rec.hints.is_empty());
+        assert_eq!(rec.hints.queue_id, None);
+        assert_eq!(rec.hints, FieldHints::default().into());
+        assert_eq!(
+            serde_json::to_string(&rec).unwrap(),
+            r#"{"timestamp_ns":0,"host":"","service":"","message":""}"#
+        );
+        rec.hints.queue_id = Some("A1".into());
+        assert!(!rec.hints.is_empty());
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(json.ends_with(r#""hints":{"queue_id":"A1"}}"#), "{json}");
+        let back: LogRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(back.hints.queue_id.as_deref(), Some("A1"));
+        // Emptied again, they equal none at all.
+        rec.hints.queue_id = None;
+        assert_eq!(rec.hints, Hints::default());
+        assert!(std::mem::size_of::<LogRecord>() <= 112);
     }
 }

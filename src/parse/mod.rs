@@ -152,7 +152,8 @@ mod tests {
             relay_ip: Some("10.0.1.30".into()),
             relay_port: Some("25".into()),
             smtp_code: Some("250".into()),
-        };
+        }
+        .into();
         let l = parse_record(&r).unwrap();
         assert_eq!(l.queue_id.as_deref(), Some("4jX3T01nHvz1WjpxLONG"));
         let MailEvent::Attempt(a) = l.event else {

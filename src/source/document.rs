@@ -341,7 +341,7 @@ pub fn map_document<N: Node>(
         service: service.trim().to_string(),
         message: message.to_string(),
         source_id,
-        hints,
+        hints: hints.into(),
     })
 }
 

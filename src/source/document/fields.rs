@@ -16,7 +16,7 @@ use super::scan::Scanner;
 use super::sparse::{PathTrie, LEAF};
 use super::{parse_timestamp, trim, DocumentContext, LineOutcome};
 use crate::config::Mapping;
-use crate::record::{FieldHints, LogRecord};
+use crate::record::{FieldHints, Hints, LogRecord};
 pub use shape::Shapes;
 
 /// Wanted-path nodes tracked for repeats: beyond this many the plan is not used.
@@ -238,8 +238,9 @@ fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<Line
             relay_port: hint(5).ok()?,
             smtp_code: hint(6).ok()?,
         }
+        .into()
     } else {
-        FieldHints::default()
+        Hints::default()
     };
     Some(LineOutcome::Record(LogRecord {
         timestamp_ns,
