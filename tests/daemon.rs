@@ -517,6 +517,76 @@ fn an_opensearch_outage_holds_the_cursor_and_everything_is_read_after_it() {
     assert_eq!(err.matches("source is back").count(), 1, "{err}");
 }
 
+/// After an outage longer than the age limit, the backlog is read a step per round, each
+/// round at once after the last, and its messages go out complete as their hold window
+/// passes. Read as one window, the store's clock would jump to now and the age limit would
+/// release the oldest of them marked incomplete.
+#[test]
+fn a_backlog_longer_than_the_age_limit_is_caught_up_in_steps_and_released_complete() {
+    let os = Osmem::start();
+    let proxy = SwitchProxy::start(os.port);
+    let first = Mail::new("backlog", 0, now_ns());
+    os.bulk_index(INDEX, &docs(&first.all_lines()));
+    let wd = Workdir::new();
+    let rx = Receiver::start();
+    // Steps of min(10 rounds, 12 s / (hold 1 + 2)) = 4 s of log time.
+    let cfg = wd.config(&opensearch_config(
+        proxy.port,
+        INDEX,
+        &["max_trace_age_seconds: 12"],
+    ));
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+    rx.wait_spans(SPANS_PER_MAIL, &d);
+
+    proxy.set_up(false);
+    d.wait_metric("mailtrace_round_failures_total", |v| v >= 1.0);
+    let down_at = now_ns();
+    // Ten messages, 2 s apart, over the next 20 s: at the end of the outage the oldest is
+    // twice the age limit old.
+    let backlog = mails("backlog", 11, down_at, 2 * SEC);
+    let backlog = &backlog[1..];
+    let lines: Vec<_> = backlog.iter().flat_map(Mail::all_lines).collect();
+    os.bulk_index(INDEX, &docs(&lines));
+    std::thread::sleep(
+        Duration::from_secs(24).saturating_sub(Duration::from_nanos((now_ns() - down_at) as u64)),
+    );
+    let rounds = d.metric("mailtrace_rounds_total");
+    proxy.set_up(true);
+
+    rx.wait_spans(SPANS_PER_MAIL * 11, &d);
+    let spans = rx.spans();
+    assert_exactly_once(&spans, &[std::slice::from_ref(&first), backlog].concat());
+    let traces = by_trace(spans);
+    for m in backlog {
+        let root = traces[&ids::hex(&ids::trace_id(&m.message_id))].root();
+        assert_eq!(
+            attr_str(root, "email.incomplete"),
+            None,
+            "{} went out incomplete",
+            m.message_id
+        );
+    }
+    let m = d.metrics();
+    assert_eq!(m["mailtrace_messages_incomplete_total"], 0.0);
+    // 25 s of backlog (go_back 5 s included) in steps of 4 s.
+    assert!(
+        m["mailtrace_rounds_total"] >= rounds + 6.0,
+        "{} rounds for the backlog",
+        m["mailtrace_rounds_total"] - rounds
+    );
+    let err = d.stderr();
+    assert_eq!(
+        err.matches("catching up with a backlog").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("caught up with the backlog").count(),
+        1,
+        "{err}"
+    );
+}
+
 #[test]
 fn an_otlp_outage_delays_spans_but_loses_none_and_sends_none_twice() {
     let os = Osmem::start();

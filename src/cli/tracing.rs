@@ -14,7 +14,8 @@ use mailtrace::daemon::{self, DaemonOptions, Sink};
 
 #[derive(Debug, Args)]
 pub struct TracingArgs {
-    /// Run one round (read, correlate, export), save the state, and exit.
+    /// Run one round (read, correlate, export), save the state, and exit. Far behind (a
+    /// long stop), it reads the backlog in several rounds, up to now, then exits.
     #[arg(long)]
     once: bool,
 

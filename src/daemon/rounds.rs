@@ -102,6 +102,8 @@ struct ReadResult {
     records: Vec<LogRecord>,
     skipped: u64,
     new_cursor: Option<i64>,
+    /// The window ended before now: more is waiting (catching up after an outage).
+    behind: bool,
 }
 
 impl Source {
@@ -110,6 +112,7 @@ impl Source {
         cursor: Option<i64>,
         go_back_ns: i64,
         first_window_ns: i64,
+        step_ns: i64,
     ) -> Result<ReadResult, String> {
         let now = now_ns();
         match self {
@@ -118,12 +121,12 @@ impl Source {
                 mapping,
                 shapes,
             } => {
-                let from = match cursor {
-                    Some(c) => c - go_back_ns,
-                    None => now - first_window_ns,
+                let (from, to) = match cursor {
+                    Some(c) => (c - go_back_ns, now.min(c.saturating_add(step_ns))),
+                    None => (now - first_window_ns, now),
                 };
                 let hits = client
-                    .fetch_window(from, now)
+                    .fetch_window(from, to)
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut records = Vec::with_capacity(hits.len());
@@ -140,7 +143,8 @@ impl Source {
                 Ok(ReadResult {
                     records,
                     skipped,
-                    new_cursor: Some(now),
+                    new_cursor: Some(to),
+                    behind: to < now,
                 })
             }
             Source::File {
@@ -173,10 +177,24 @@ impl Source {
                     records,
                     skipped,
                     new_cursor: Some(now),
+                    behind: false,
                 })
             }
         }
     }
+}
+
+/// How much log time past its cursor one round reads at most. Rounds that end before now
+/// follow each other without sleeping until they catch up (after an outage, or a restart
+/// after a long stop). So a backlog is held a few rounds' worth at a time, not whole, and
+/// the store's clock follows the windows read instead of jumping to now: a backlog's
+/// messages go out when their hold window has passed, as they would have live, not all at
+/// once by the age limit, marked incomplete. Ten rounds' worth, but at most a share of the
+/// age limit that leaves room for the hold window.
+fn catch_up_step_ns(sleep_seconds: u64, hold_rounds: u32, max_age_seconds: u64) -> i64 {
+    let sleep = sleep_seconds.max(1);
+    let by_age = max_age_seconds / (u64::from(hold_rounds) + 2);
+    ((10 * sleep).min(by_age).max(sleep) as i64).saturating_mul(SEC)
 }
 
 enum Exporter {
@@ -185,7 +203,8 @@ enum Exporter {
     Json(JsonLinesWriter<Box<dyn Write + Send>>),
 }
 
-/// Run the daemon until `shutdown` resolves (SIGTERM/SIGINT) or, with `once`, for one round.
+/// Run the daemon until `shutdown` resolves (SIGTERM/SIGINT) or, with `once`, for one round
+/// (more while it is catching up with a backlog, until it has read up to now).
 pub async fn run(
     cfg: Config,
     opts: DaemonOptions,
@@ -237,6 +256,8 @@ pub async fn run(
 
     let go_back = t.go_back_seconds as i64 * SEC;
     let first_window = (t.sleep_seconds.max(t.go_back_seconds)) as i64 * SEC;
+    let step = catch_up_step_ns(t.sleep_seconds, t.hold_rounds, t.max_trace_age_seconds);
+    let mut behind = false;
     let mut read_outage = false;
     let mut export_outage = false;
     let mut backoff = Duration::from_secs(1);
@@ -244,7 +265,7 @@ pub async fn run(
     loop {
         // 1. Read. A failure leaves cursor and round untouched.
         let read = tokio::select! {
-            r = source.read(state.cursor_ns, go_back, first_window) => r,
+            r = source.read(state.cursor_ns, go_back, first_window, step) => r,
             () = &mut shutdown => {
                 info!("shutting down (read interrupted; cursor not advanced)");
                 state_dir.save(&state)?;
@@ -274,8 +295,20 @@ pub async fn run(
                     state.correlator.forget_reads_before(read_at - go_back);
                 }
                 // Lines older than the window start can no longer come: let age limits and
-                // grace periods run even when the logs are quiet.
-                state.correlator.observe_clock(now_ns() - go_back);
+                // grace periods run even when the logs are quiet. While catching up, the
+                // window's end stands for now.
+                let read_to = r.new_cursor.filter(|_| r.behind).unwrap_or_else(now_ns);
+                state.correlator.observe_clock(read_to - go_back);
+                if r.behind && !behind {
+                    info!(
+                        behind_seconds = (now_ns() - read_to) / SEC,
+                        step_seconds = step / SEC,
+                        "catching up with a backlog, a step per round without sleeping"
+                    );
+                } else if behind && !r.behind {
+                    info!("caught up with the backlog");
+                }
+                behind = r.behind;
                 let released = state.correlator.end_round();
                 let after = state.correlator.stats().clone();
                 metrics
@@ -394,7 +427,10 @@ pub async fn run(
             .export_queue_spans
             .store(state.queue.spans() as i64, Relaxed);
 
-        if opts.once {
+        // Catching up: the next round follows at once (a `--once` run too, until it has
+        // read up to now).
+        let hurry = behind && !read_outage && !export_outage;
+        if opts.once && !hurry {
             // One round for a script or a cron job: it must say when it did not do its job
             // (the state is saved either way; nothing is lost).
             if read_outage {
@@ -412,7 +448,9 @@ pub async fn run(
         }
         // 4. Sleep; while exports fail, retry sooner (with backoff) but keep the read cadence.
         let sleep = Duration::from_secs(t.sleep_seconds.max(1));
-        let wait = if export_outage {
+        let wait = if hurry {
+            Duration::ZERO
+        } else if export_outage {
             backoff.min(sleep)
         } else {
             sleep
@@ -560,5 +598,21 @@ async fn build_exporter(cfg: &Config, sink: &Sink) -> Result<Exporter, DaemonErr
                 .map_err(|e| DaemonError::Export(e.to_string()))?;
             Ok(Exporter::Otlp(Box::new(e)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catch_up_step_is_ten_rounds_at_most_and_leaves_the_age_limit_room() {
+        // Defaults: 60 s rounds, hold 2, 30 min age limit: 1800 / 4 = 450 s, under 600.
+        assert_eq!(catch_up_step_ns(60, 2, 1800), 450 * SEC);
+        // A generous age limit: ten rounds.
+        assert_eq!(catch_up_step_ns(60, 2, 86_400), 600 * SEC);
+        // An age limit shorter than a round: still a round's worth, or it would never end.
+        assert_eq!(catch_up_step_ns(60, 2, 30), 60 * SEC);
+        assert_eq!(catch_up_step_ns(0, 0, 0), SEC);
     }
 }
