@@ -464,25 +464,31 @@ fn max_pending_messages_exports_the_oldest_as_incomplete_and_counts_them() {
     assert_eq!(m["mailtrace_pending_messages"], 5.0);
 }
 
-#[test]
-fn an_opensearch_outage_holds_the_cursor_and_everything_is_read_after_it() {
+/// A daemon reading osmem-server through a proxy, its first mail exported; then the proxy
+/// is cut off and a round has failed.
+fn daemon_cut_off_after_one_mail(
+    tag: &str,
+    tracing: &[&str],
+) -> (Osmem, SwitchProxy, Workdir, Receiver, Daemon, Mail) {
     let os = Osmem::start();
     let proxy = SwitchProxy::start(os.port);
-    let first = Mail::new("outage", 0, now_ns());
+    let first = Mail::new(tag, 0, now_ns());
     os.bulk_index(INDEX, &docs(&first.all_lines()));
     let wd = Workdir::new();
     let rx = Receiver::start();
-    let cfg = wd.config(&opensearch_config(
-        proxy.port,
-        INDEX,
-        &["go_back_seconds: 5"],
-    ));
+    let cfg = wd.config(&opensearch_config(proxy.port, INDEX, tracing));
     let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
     rx.wait_spans(SPANS_PER_MAIL, &d);
     d.wait_rounds(1);
-
     proxy.set_up(false);
     d.wait_metric("mailtrace_round_failures_total", |v| v >= 1.0);
+    (os, proxy, wd, rx, d, first)
+}
+
+#[test]
+fn an_opensearch_outage_holds_the_cursor_and_everything_is_read_after_it() {
+    let (os, proxy, wd, rx, mut d, first) =
+        daemon_cut_off_after_one_mail("outage", &["go_back_seconds: 5"]);
     let held = wd.saved_cursor().expect("cursor saved before the outage");
     // Mail logged during the outage.
     let during = mails("outage", 5, now_ns(), 100 * mailgen::MS);
@@ -523,23 +529,9 @@ fn an_opensearch_outage_holds_the_cursor_and_everything_is_read_after_it() {
 /// release the oldest of them marked incomplete.
 #[test]
 fn a_backlog_longer_than_the_age_limit_is_caught_up_in_steps_and_released_complete() {
-    let os = Osmem::start();
-    let proxy = SwitchProxy::start(os.port);
-    let first = Mail::new("backlog", 0, now_ns());
-    os.bulk_index(INDEX, &docs(&first.all_lines()));
-    let wd = Workdir::new();
-    let rx = Receiver::start();
     // Steps of min(10 rounds, 12 s / (hold 1 + 2)) = 4 s of log time.
-    let cfg = wd.config(&opensearch_config(
-        proxy.port,
-        INDEX,
-        &["max_trace_age_seconds: 12"],
-    ));
-    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
-    rx.wait_spans(SPANS_PER_MAIL, &d);
-
-    proxy.set_up(false);
-    d.wait_metric("mailtrace_round_failures_total", |v| v >= 1.0);
+    let (os, proxy, _wd, rx, mut d, first) =
+        daemon_cut_off_after_one_mail("backlog", &["max_trace_age_seconds: 12"]);
     let down_at = now_ns();
     // Ten messages, 2 s apart, over the next 20 s: at the end of the outage the oldest is
     // twice the age limit old.
