@@ -194,7 +194,8 @@ impl Source {
 fn catch_up_step_ns(sleep_seconds: u64, hold_rounds: u32, max_age_seconds: u64) -> i64 {
     let sleep = sleep_seconds.max(1);
     let by_age = max_age_seconds / (u64::from(hold_rounds) + 2);
-    ((10 * sleep).min(by_age).max(sleep) as i64).saturating_mul(SEC)
+    let secs = sleep.saturating_mul(10).min(by_age).max(sleep);
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(SEC)
 }
 
 enum Exporter {
@@ -614,5 +615,7 @@ mod tests {
         // An age limit shorter than a round: still a round's worth, or it would never end.
         assert_eq!(catch_up_step_ns(60, 2, 30), 60 * SEC);
         assert_eq!(catch_up_step_ns(0, 0, 0), SEC);
+        // Absurd settings saturate instead of overflowing into a negative step.
+        assert_eq!(catch_up_step_ns(u64::MAX, 0, u64::MAX), i64::MAX);
     }
 }
