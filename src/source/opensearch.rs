@@ -215,9 +215,25 @@ pub struct OpenSearchSource {
     mode: AtomicU8,
 }
 
-/// One successful response: its parsed body (`Value::Null` when the body was empty).
-struct Reply {
-    body: Value,
+/// What a successful response is read as: its JSON tree (`Value::Null` when the body was
+/// empty), or its text (search pages, read without a tree by `read_page`).
+trait ReplyBody: Sized {
+    fn from_text(text: String) -> Result<Self, serde_json::Error>;
+}
+
+impl ReplyBody for Value {
+    fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text)
+    }
+}
+
+impl ReplyBody for String {
+    fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        Ok(text)
+    }
 }
 
 /// One page of a search, checked by `page_hits`.
@@ -412,8 +428,8 @@ impl OpenSearchSource {
 
     /// The server's version number (for `doctor`).
     pub async fn ping(&self) -> Result<String, SourceError> {
-        let reply = self.request(Method::Get, "/", &[], None, "ping").await?;
-        reply.body["version"]["number"]
+        let body: Value = self.request(Method::Get, "/", &[], None, "ping").await?;
+        body["version"]["number"]
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| self.malformed("ping", "no version.number in the reply"))
@@ -446,7 +462,7 @@ impl OpenSearchSource {
     /// any time.
     pub async fn count_query(&self, query: &Value) -> Result<u64, SourceError> {
         let path = format!("/{}/_count", self.settings.index);
-        let reply = self
+        let body: Value = self
             .request(
                 Method::Post,
                 &path,
@@ -455,7 +471,7 @@ impl OpenSearchSource {
                 "count",
             )
             .await?;
-        reply.body["count"]
+        body["count"]
             .as_u64()
             .ok_or_else(|| self.malformed("count", "no count in the reply"))
     }
@@ -464,11 +480,11 @@ impl OpenSearchSource {
     /// object index name → `{ "mappings": … }`, empty when the pattern matches no index.
     pub async fn get_mapping(&self) -> Result<Value, SourceError> {
         let path = format!("/{}/_mapping", self.settings.index);
-        let reply = self
+        let body: Value = self
             .request(Method::Get, &path, &[], None, "get mapping")
             .await?;
-        if reply.body.is_object() {
-            Ok(reply.body)
+        if body.is_object() {
+            Ok(body)
         } else {
             Err(self.malformed("get mapping", "the reply is not an object"))
         }
@@ -489,7 +505,7 @@ impl OpenSearchSource {
         });
         let path = format!("/{}/_search", s.index);
         let text = self
-            .request_text(Method::Post, &path, &[], Some(body), "sample search")
+            .request::<String>(Method::Post, &path, &[], Some(body), "sample search")
             .await?;
         let raw = self.read_page(&text, "sample search")?;
         Ok(self.page_hits(raw, "sample search")?.hits)
@@ -578,7 +594,7 @@ impl OpenSearchSource {
     /// missing concrete index, auth). Inner error: the cluster refused the PIT.
     async fn open_pit(&self) -> Result<Result<String, PitRefusal>, SourceError> {
         let path = format!("/{}/_search/point_in_time", self.settings.index);
-        let result = self
+        let result: Result<Value, _> = self
             .request(
                 Method::Post,
                 &path,
@@ -588,7 +604,7 @@ impl OpenSearchSource {
             )
             .await;
         match result {
-            Ok(reply) => match reply.body["pit_id"].as_str() {
+            Ok(body) => match body["pit_id"].as_str() {
                 Some(id) => Ok(Ok(id.to_string())),
                 None => Err(self.malformed("open point-in-time", "no pit_id in the reply")),
             },
@@ -645,7 +661,7 @@ impl OpenSearchSource {
                     body["search_after"] = after.clone();
                 }
                 let text = self
-                    .request_text(Method::Post, "/_search", &[], Some(body), "search page")
+                    .request::<String>(Method::Post, "/_search", &[], Some(body), "search page")
                     .await?;
                 let raw = self.read_page(&text, "search page")?;
                 // The PIT id may change between pages; always continue with (and, after a
@@ -670,7 +686,7 @@ impl OpenSearchSource {
         .await;
         // Free the server-side context even after an error; failure here loses nothing.
         let _ = self
-            .request(
+            .request::<Value>(
                 Method::Delete,
                 "/_search/point_in_time",
                 &[],
@@ -694,7 +710,7 @@ impl OpenSearchSource {
         });
         let path = format!("/{}/_search", self.settings.index);
         let first = self
-            .request_text(
+            .request::<String>(
                 Method::Post,
                 &path,
                 &[("scroll", KEEP_ALIVE)],
@@ -727,7 +743,7 @@ impl OpenSearchSource {
                     .clone()
                     .ok_or_else(|| self.malformed("scroll page", "no _scroll_id in the reply"))?;
                 text = self
-                    .request_text(
+                    .request::<String>(
                         Method::Post,
                         "/_search/scroll",
                         &[],
@@ -740,7 +756,7 @@ impl OpenSearchSource {
         .await;
         if let Some(id) = scroll_id {
             let _ = self
-                .request(
+                .request::<Value>(
                     Method::Delete,
                     "/_search/scroll",
                     &[],
@@ -755,7 +771,7 @@ impl OpenSearchSource {
     /// A reply's JSON, before `page_hits` checks it (paging IDs are read in between). The
     /// documents stay JSON text: no tree is built for a page.
     fn read_page<'t>(&self, text: &'t str, what: &'static str) -> Result<RawPage<'t>, SourceError> {
-        serde_json::from_str(text).map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| self.invalid_json(what, e))
     }
 
     /// Hits of one page and the last hit's sort values. A page that timed out or lost shards
@@ -776,10 +792,9 @@ impl OpenSearchSource {
             .and_then(|h| h.hits)
             .ok_or_else(|| self.malformed(what, "no hits.hits array"))?;
         let last_sort = match raw_hits.last().and_then(|h| h.sort) {
-            Some(sort) => Some(
-                serde_json::from_str(sort.get())
-                    .map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))?,
-            ),
+            Some(sort) => {
+                Some(serde_json::from_str(sort.get()).map_err(|e| self.invalid_json(what, e))?)
+            }
             None => None,
         };
         let mut hits = Vec::with_capacity(raw_hits.len());
@@ -803,33 +818,15 @@ impl OpenSearchSource {
     }
 
     /// Sends one request, retrying 429/502/503/504 with bounded backoff. Any non-2xx status,
-    /// transport failure or unparsable body is an error.
-    async fn request(
+    /// transport failure or body that is not a `B` is an error.
+    async fn request<B: ReplyBody>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<Value>,
         what: &'static str,
-    ) -> Result<Reply, SourceError> {
-        let text = self.request_text(method, path, query, body, what).await?;
-        if text.trim().is_empty() {
-            return Ok(Reply { body: Value::Null });
-        }
-        let body = serde_json::from_str(&text)
-            .map_err(|e| self.malformed(what, &format!("invalid JSON: {e}")))?;
-        Ok(Reply { body })
-    }
-
-    /// `request`, answering the body's text (search pages are read without a `Value` tree).
-    async fn request_text(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<Value>,
-        what: &'static str,
-    ) -> Result<String, SourceError> {
+    ) -> Result<B, SourceError> {
         let attempts = self.settings.max_attempts.max(1);
         let mut backoff = self.settings.retry_backoff;
         for attempt in 1..=attempts {
@@ -912,9 +909,13 @@ impl OpenSearchSource {
                     reason: self.redact(&reason),
                 });
             }
-            return Ok(text);
+            return B::from_text(text).map_err(|e| self.invalid_json(what, e));
         }
         unreachable!("the last attempt always returns")
+    }
+
+    fn invalid_json(&self, what: &'static str, e: serde_json::Error) -> SourceError {
+        self.malformed(what, &format!("invalid JSON: {e}"))
     }
 
     fn malformed(&self, what: &'static str, reason: &str) -> SourceError {
