@@ -124,24 +124,25 @@ impl DocumentContext {
     /// One ndjson line (a document or a search hit) to a record, decoding only what the
     /// mapping reaches. Same result as `serde_json::from_str` + `facility_matches` + `map`.
     pub fn map_line(&self, line: &str) -> LineOutcome {
-        if let Some(plan) = &self.sparse.fields {
-            if let Some(outcome) = fields::map_line(self, plan, line) {
-                return outcome;
-            }
-        }
-        self.map_line_tree(line)
+        self.map_line_in(line, None)
     }
 
     /// `map_line` for one reader of a stream of lines: `shapes` holds the document shapes
     /// it has met (`fields::shape`), and a line of a known shape is read by its shape. The
     /// outcome is the same as `map_line`'s.
     pub fn map_line_shaped(&self, line: &str, shapes: &mut Shapes) -> LineOutcome {
-        if let Some(plan) = &self.sparse.fields {
-            if let Some(outcome) = fields::map_line_shaped(self, plan, line, shapes) {
-                return outcome;
-            }
-        }
-        self.map_line_tree(line)
+        self.map_line_in(line, Some(shapes))
+    }
+
+    fn map_line_in(&self, line: &str, shapes: Option<&mut Shapes>) -> LineOutcome {
+        self.without_tree(line, shapes)
+            .unwrap_or_else(|| self.map_line_tree(line))
+    }
+
+    /// The tree-less way (`fields`), where the mapping allows it and the line is plain;
+    /// `None`: the tree way decides.
+    fn without_tree(&self, text: &str, shapes: Option<&mut Shapes>) -> Option<LineOutcome> {
+        fields::map_line(self, self.sparse.fields.as_ref()?, text, shapes)
     }
 
     /// `map_line` through a `SparseDoc` (the scanner's, or serde_json's when the scanner
@@ -221,16 +222,10 @@ impl DocumentContext {
         shapes: Option<&mut Shapes>,
     ) -> Result<LogRecord, DocumentError> {
         let text = source.get();
-        let fast = self.sparse.fields.as_ref().and_then(|plan| {
-            let outcome = match shapes {
-                Some(shapes) => fields::map_line_shaped(self, plan, text, shapes),
-                None => fields::map_line(self, plan, text),
-            };
-            match outcome? {
-                LineOutcome::Record(rec) => Some(rec),
-                _ => None,
-            }
-        });
+        let fast = match self.without_tree(text, shapes) {
+            Some(LineOutcome::Record(rec)) => Some(rec),
+            _ => None,
+        };
         let mut rec = match fast {
             Some(rec) => rec,
             None => {

@@ -152,27 +152,26 @@ impl<'a> Line<'a> {
     }
 }
 
-/// `map_line` for plain documents; `None`: let the tree way decide.
-pub(super) fn map_line(ctx: &DocumentContext, plan: &FieldPlan, line: &str) -> Option<LineOutcome> {
-    let mut found = Line::new();
-    members(&ctx.sparse.wanted, plan.source, line, &mut found)?;
-    outcome(ctx, plan, &found)
-}
-
-/// `map_line` that first tries the shapes learned from earlier lines, and learns this
-/// line's shape when none fits.
-pub(super) fn map_line_shaped(
+/// `map_line` for plain documents; `None`: let the tree way decide. With `shapes`, the
+/// shapes learned from earlier lines are tried first, and this line's shape is learned when
+/// none fits.
+pub(super) fn map_line(
     ctx: &DocumentContext,
     plan: &FieldPlan,
     line: &str,
-    shapes: &mut Shapes,
+    mut shapes: Option<&mut Shapes>,
 ) -> Option<LineOutcome> {
     let trie = &ctx.sparse.wanted;
     let mut found = Line::new();
-    if !shapes.read(line, trie, &mut found) {
+    let known = shapes
+        .as_deref_mut()
+        .is_some_and(|shapes| shapes.read(line, trie, &mut found));
+    if !known {
         found = Line::new();
         members(trie, plan.source, line, &mut found)?;
-        shapes.missed(line, trie, plan.source);
+        if let Some(shapes) = shapes {
+            shapes.missed(line, trie, plan.source);
+        }
     }
     outcome(ctx, plan, &found)
 }

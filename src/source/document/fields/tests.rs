@@ -6,7 +6,7 @@ use proptest::strategy::ValueTree;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{map_line, map_line_shaped, Line, Shapes};
+use super::{map_line, Line, Shapes};
 use crate::config::{Mapping, OpenSearchConfig};
 use crate::source::document::scan::tests::{
     document, fixture_line, fixtures, mappings, mutated, proptest_config, scalar,
@@ -31,7 +31,7 @@ fn contexts() -> Vec<DocumentContext> {
 }
 
 fn fast(ctx: &DocumentContext, line: &str) -> Option<LineOutcome> {
-    map_line(ctx, ctx.sparse.fields.as_ref().unwrap(), line)
+    map_line(ctx, ctx.sparse.fields.as_ref().unwrap(), line, None)
 }
 
 fn agrees(ctx: &DocumentContext, line: &str) -> Result<(), String> {
@@ -148,7 +148,7 @@ fn shaped_agrees(
     for ctx in contexts() {
         let plan = ctx.sparse.fields.as_ref().unwrap();
         let mut shapes = Shapes::default();
-        map_line_shaped(&ctx, plan, learned, &mut shapes);
+        map_line(&ctx, plan, learned, Some(&mut shapes));
         let Some(line) = shapes.write_newest(&mut value) else {
             continue;
         };
@@ -199,7 +199,7 @@ fn a_shape_reads_what_the_walk_reads_and_learns_a_few() {
     let plan = ctx.sparse.fields.as_ref().unwrap();
     let line = r#"{"@timestamp":"2025-03-01T00:00:00.028000Z","host":{"name":"mx-in"},"log":{"syslog":{"appname":"postfix/smtpd","procid":"3777","facility":{"name":"mail","code":2},"severity":{"name":"info"}}},"message":"A76E811FEE4: client=mail.sender.example[192.0.2.56]"}"#;
     let mut shapes = Shapes::default();
-    let first = map_line_shaped(&ctx, plan, line, &mut shapes);
+    let first = map_line(&ctx, plan, line, Some(&mut shapes));
     assert_eq!(shapes.len(), 1);
     // The shape written back with the line's own values is the line.
     let mut values = vec![
@@ -294,7 +294,7 @@ proptest! {
         let ctx = DocumentContext::new(&OpenSearchConfig::default()).unwrap();
         let plan = ctx.sparse.fields.as_ref().unwrap();
         let mut shapes = Shapes::default();
-        map_line_shaped(&ctx, plan, &learned, &mut shapes);
+        map_line(&ctx, plan, &learned, Some(&mut shapes));
         if shapes.len() == 1 {
             prop_assert!(shaped_agrees(&learned, plain_values(&values))?, "{}", learned);
         }
