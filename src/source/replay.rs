@@ -349,7 +349,9 @@ pub fn read_all(
 mod tests {
     use super::*;
     use crate::config::OpenSearchConfig;
+    use crate::parse::time::Zone;
     use proptest::prelude::*;
+    use std::io::Write;
 
     proptest! {
         /// Whatever the read sizes, every line reaches `f` whole and in order, a last line
@@ -373,8 +375,6 @@ mod tests {
             prop_assert_eq!(got, want);
         }
     }
-    use crate::parse::time::Zone;
-    use std::io::Write;
 
     fn ctx() -> ReadContext {
         ReadContext {

@@ -7,9 +7,7 @@
 //! its own buffer while messages are added; a finished request wraps those buffers in their
 //! `ResourceSpans`/`ScopeSpans` headers, whose lengths are then known.
 
-use crate::correlate::FastMap;
-
-use crate::correlate::Message;
+use crate::correlate::{FastMap, Message};
 use crate::trace::model::{visit_spans, ModelOptions, ROOT_SERVICE, SCOPE_NAME};
 use crate::trace::view::Attr;
 use crate::trace::wire::{key_value_len, len_field_len, put_key_value, put_len_prefix, put_span};
