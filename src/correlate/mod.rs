@@ -3,6 +3,7 @@
 
 mod dedup;
 mod edges;
+mod hop_key;
 pub mod message;
 mod released;
 mod store;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
 use super::edges::link_hops;
+use super::hop_key::{HopKey, HopMap, KeyRef};
 use super::message::{Hop, HopLine, Message, Notice, NoticeOrigin, TimedAttempt};
 use super::released::Released;
 use super::FastMap;
@@ -110,12 +111,6 @@ pub struct RejectReport {
     pub reject: Reject,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-struct HopKey {
-    host: String,
-    queue_id: String,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PendingMessage {
     hops: Vec<Hop>,
@@ -128,6 +123,12 @@ struct PendingMessage {
 struct Orphan {
     hop: Hop,
     last_round: u64,
+}
+
+/// A record's text the caller gave up (`ingest_record`), kept by the hop without a copy.
+struct Taken {
+    service: String,
+    message: String,
 }
 
 /// A record with its parse and its duplicate-filter fingerprint, ready for the store. Both
@@ -168,11 +169,11 @@ pub struct Correlator {
     dedup: Dedup,
     messages: FastMap<String, PendingMessage>,
     #[serde(with = "pairs")]
-    live: FastMap<HopKey, String>,
+    live: HopMap<String>,
     #[serde(with = "pairs")]
-    orphans: FastMap<HopKey, Orphan>,
+    orphans: HopMap<Orphan>,
     #[serde(with = "pairs")]
-    recent: FastMap<HopKey, (String, u64)>,
+    recent: HopMap<(String, u64)>,
     /// Released messages' hops, compacted: a late line re-opens the message with these as
     /// `exported_before` hops so edges still form. (A state saved before this compact form
     /// existed stored `released`; that field is ignored: only late-line links of messages
@@ -180,7 +181,7 @@ pub struct Correlator {
     #[serde(default)]
     ghosts: Released,
     #[serde(with = "pairs")]
-    notices: FastMap<HopKey, NoticeOrigin>,
+    notices: HopMap<NoticeOrigin>,
     rejects: Vec<RejectReport>,
     /// Messages forced out mid-batch by the orphan limit, handed out at the next release.
     overflow: Vec<Message>,
@@ -195,11 +196,11 @@ impl Correlator {
             round: 0,
             watermark_ns: i64::MIN,
             messages: FastMap::default(),
-            live: FastMap::default(),
-            orphans: FastMap::default(),
-            recent: FastMap::default(),
+            live: HopMap::default(),
+            orphans: HopMap::default(),
+            recent: HopMap::default(),
             ghosts: Released::default(),
-            notices: FastMap::default(),
+            notices: HopMap::default(),
             rejects: Vec::new(),
             overflow: Vec::new(),
             stats: CorrelatorStats::default(),
@@ -274,8 +275,8 @@ impl Correlator {
         }
     }
 
-    /// `ingest` for a record the caller is done with: its text becomes the hop's raw line
-    /// without a copy.
+    /// `ingest` for a record the caller is done with: its text and service become the hop's
+    /// raw line without a copy.
     pub fn ingest_owned(&mut self, rec: LogRecord) {
         self.ingest_record(ParsedRecord::parse(rec));
     }
@@ -284,8 +285,11 @@ impl Correlator {
     pub fn ingest_record(&mut self, parsed: ParsedRecord) {
         let ParsedRecord { mut rec, line } = parsed;
         if let Some(line) = self.admit(&rec, line) {
-            let text = std::mem::take(&mut rec.message);
-            self.file(&rec, line, Some(text));
+            let taken = Taken {
+                service: std::mem::take(&mut rec.service),
+                message: std::mem::take(&mut rec.message),
+            };
+            self.file(&rec, line, Some(taken));
         }
     }
 
@@ -312,9 +316,9 @@ impl Correlator {
         self.file(rec, line, None);
     }
 
-    /// File a parsed line; `text` is the record's message when the caller gave it up
-    /// (`rec.message` is then empty), else it is copied from `rec`.
-    fn file(&mut self, rec: &LogRecord, mut line: MailLine, text: Option<String>) {
+    /// File a parsed line; `taken` is the record's text when the caller gave it up
+    /// (`rec.service` and `rec.message` are then empty), else it is copied from `rec`.
+    fn file(&mut self, rec: &LogRecord, mut line: MailLine, taken: Option<Taken>) {
         let Some(queue_id) = line.queue_id.take() else {
             if let MailEvent::Reject(reject) = line.event {
                 self.stats.rejects += 1;
@@ -328,9 +332,9 @@ impl Correlator {
             }
             return;
         };
-        let key = HopKey {
-            host: rec.host.clone(),
-            queue_id,
+        let key = KeyRef {
+            host: &rec.host,
+            queue_id: &queue_id,
         };
 
         let hint = if self.cfg.trust_message_id_hint {
@@ -341,21 +345,22 @@ impl Correlator {
         } else {
             None
         };
-        let binds_to = match &line.event {
-            MailEvent::MessageId(Some(m)) => Some(m.clone()),
-            MailEvent::MessageId(None) => Some(missing_id(&key)),
-            MailEvent::Arrival(a) => Some(a.message_id.clone().unwrap_or_else(|| missing_id(&key))),
+        let binds_to = match &mut line.event {
+            // The hop keeps nothing of a `message-id=` line's event: the ID moves.
+            MailEvent::MessageId(Some(m)) => Some(std::mem::take(m)),
+            MailEvent::MessageId(None) => Some(missing_id(key)),
+            MailEvent::Arrival(a) => Some(a.message_id.clone().unwrap_or_else(|| missing_id(key))),
             _ => hint,
         };
 
         if let Some(message_id) = binds_to {
-            self.bind(&key, &message_id, line.mta, rec.timestamp_ns);
+            self.bind(key, &message_id, line.mta, rec.timestamp_ns);
         } else if let Some(m) = self.live.get(&key) {
             let starts_new_file = matches!(line.event, MailEvent::Client { .. })
                 && self
                     .messages
                     .get(m)
-                    .and_then(|p| p.hops.iter().find(|h| is_key(h, &key)))
+                    .and_then(|p| p.hops.iter().find(|h| is_key(h, key)))
                     .is_some_and(|h| h.finished);
             if starts_new_file {
                 // Postfix reused the queue ID for a new queue file.
@@ -374,7 +379,7 @@ impl Correlator {
             } else {
                 // A line for a message already released: it goes to the same trace.
                 self.stats.late_lines += 1;
-                self.bind(&key, &m, line.mta, rec.timestamp_ns);
+                self.bind(key, &m, line.mta, rec.timestamp_ns);
             }
         }
 
@@ -390,19 +395,30 @@ impl Correlator {
                 pending
                     .hops
                     .iter_mut()
-                    .find(|h| is_key(h, &key))
+                    .find(|h| is_key(h, key))
                     .expect("live hop is in its message")
             }
             None => {
-                let orphan = self.orphans.entry(key.clone()).or_insert_with(|| Orphan {
-                    hop: new_hop(&key, line.mta, rec.timestamp_ns),
-                    last_round: round,
-                });
+                // Looked up first: the entry API would want an owned key for every line.
+                if !self.orphans.contains_key(&key) {
+                    let hop = new_hop(key, line.mta, rec.timestamp_ns);
+                    self.orphans.insert(
+                        key.to_owned(),
+                        Orphan {
+                            hop,
+                            last_round: round,
+                        },
+                    );
+                }
+                let orphan = self
+                    .orphans
+                    .get_mut(&key)
+                    .expect("orphan was just found or made");
                 orphan.last_round = round;
                 &mut orphan.hop
             }
         };
-        apply(hop, rec, text, line.event, max_lines);
+        apply(hop, rec, taken, line.event, max_lines);
 
         // A bounce notice names a new queue file on this host: remember whose bounce it is.
         if let Some(n) = hop
@@ -411,14 +427,14 @@ impl Correlator {
             .filter(|n| n.timestamp_ns == rec.timestamp_ns)
         {
             let notice_key = HopKey {
-                host: key.host.clone(),
+                host: key.host.to_string(),
                 queue_id: n.notice_queue_id.clone(),
             };
             let origin = NoticeOrigin {
                 kind: n.kind,
                 message_id: self.live.get(&key).cloned().unwrap_or_default(),
-                host: key.host.clone(),
-                queue_id: key.queue_id.clone(),
+                host: key.host.to_string(),
+                queue_id: key.queue_id.to_string(),
             };
             // The notice's own queue file may have logged already; else it picks the origin up
             // when it binds (and the entry goes then, so the map holds only notices whose
@@ -440,15 +456,15 @@ impl Correlator {
     }
 
     /// Attach the hop `key` to `message_id` (moving a waiting orphan in).
-    fn bind(&mut self, key: &HopKey, message_id: &str, mta: Mta, ts: i64) {
-        if let Some(current) = self.live.get(key) {
+    fn bind(&mut self, key: KeyRef, message_id: &str, mta: Mta, ts: i64) {
+        if let Some(current) = self.live.get(&key) {
             if current == message_id {
                 return;
             }
             // The queue ID now names a different message: a reused ID, new lifetime.
-            self.live.remove(key);
+            self.live.remove(&key);
         }
-        let notice_of = self.notices.remove(key);
+        let notice_of = self.notices.remove(&key);
         let round = self.round;
         let ghosts = &mut self.ghosts;
         let pending = self
@@ -473,13 +489,13 @@ impl Correlator {
         } else {
             let hop = self
                 .orphans
-                .remove(key)
+                .remove(&key)
                 .map(|o| o.hop)
                 .unwrap_or_else(|| new_hop(key, mta, ts));
             pending.first_ns = pending.first_ns.min(hop.first_ns);
             pending.hops.push(hop);
         }
-        self.live.insert(key.clone(), message_id.to_string());
+        self.live.insert(key.to_owned(), message_id.to_string());
     }
 
     /// Close a batch: release what is ready, then start the next round.
@@ -611,7 +627,7 @@ impl Correlator {
         self.stats.messages_released += 1;
         self.stats.messages_incomplete += 1;
         let mut hops = vec![orphan.hop];
-        finish_message(missing_id(key), &mut hops, true, None)
+        finish_message(missing_id(key.as_ref()), &mut hops, true, None)
     }
 
     fn evict_oldest_orphan(&mut self) {
@@ -669,28 +685,32 @@ fn sort_messages(out: &mut [Message]) {
 }
 
 /// The synthetic Message-ID of a queue file that logged none.
-fn missing_id(key: &HopKey) -> String {
+fn missing_id(key: KeyRef) -> String {
     format!("mailtrace.missing/{}/{}", key.host, key.queue_id)
 }
 
-fn is_key(h: &Hop, key: &HopKey) -> bool {
+fn is_key(h: &Hop, key: KeyRef) -> bool {
     h.queue_id == key.queue_id && h.host == key.host
 }
 
-fn new_hop(key: &HopKey, mta: Mta, ts: i64) -> Hop {
-    Hop::new(&key.host, &key.queue_id, mta, ts)
+fn new_hop(key: KeyRef, mta: Mta, ts: i64) -> Hop {
+    Hop::new(key.host, key.queue_id, mta, ts)
 }
 
 /// Fold one line into its hop.
-fn apply(hop: &mut Hop, rec: &LogRecord, text: Option<String>, event: MailEvent, max_lines: usize) {
+fn apply(hop: &mut Hop, rec: &LogRecord, taken: Option<Taken>, event: MailEvent, max_lines: usize) {
     let ts = rec.timestamp_ns;
     hop.first_ns = hop.first_ns.min(ts);
     hop.last_ns = hop.last_ns.max(ts);
     if hop.lines.len() < max_lines {
+        let (service, text) = match taken {
+            Some(t) => (t.service, t.message),
+            None => (rec.service.clone(), rec.message.clone()),
+        };
         hop.lines.push(HopLine {
             timestamp_ns: ts,
-            service: rec.service.clone(),
-            text: text.unwrap_or_else(|| rec.message.clone()),
+            service,
+            text,
         });
     } else {
         hop.lines_dropped += 1;
@@ -743,9 +763,9 @@ fn apply(hop: &mut Hop, rec: &LogRecord, text: Option<String>, event: MailEvent,
 
 /// Maps with struct keys serialize as pair lists (JSON object keys must be strings).
 mod pairs {
+    use hashbrown::HashMap;
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::HashMap;
     use std::hash::{BuildHasher, Hash};
 
     pub fn serialize<K: Serialize + Ord, V: Serialize, H, S: Serializer>(
