@@ -372,7 +372,7 @@ impl Correlator {
             let reused = matches!(line.event, MailEvent::Client { .. })
                 && self
                     .ghosts
-                    .hop(&m, &key.host, &key.queue_id)
+                    .hop(&m, key.host, key.queue_id)
                     .is_some_and(|g| g.had_client());
             if reused {
                 self.recent.remove(&key);
