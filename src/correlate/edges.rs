@@ -55,10 +55,15 @@ fn best_downstream(
     best.map(|(_, _, i)| i)
 }
 
-/// `mx-b` matches `mx-b.example.test` and vice versa; case-insensitive.
-fn same_host(a: &str, b: &str) -> bool {
-    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
-    a.eq_ignore_ascii_case(b) || short(a) == short(b)
+/// `mx-b` matches `mx-b.example.test` and vice versa; case-insensitive. (No lowercased
+/// copies: this runs for every candidate link of every released message.)
+pub fn same_host(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || short_name(a).eq_ignore_ascii_case(short_name(b))
+}
+
+/// The first label of a host name.
+fn short_name(host: &str) -> &str {
+    host.split('.').next().unwrap_or(host)
 }
 
 fn creates_cycle(parent: &[Option<usize>], up: usize, down: usize) -> bool {

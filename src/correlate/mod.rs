@@ -9,6 +9,7 @@ mod released;
 mod store;
 
 pub use dedup::Dedup;
+pub use edges::same_host;
 pub use message::*;
 pub use store::{
     Correlator, CorrelatorConfig, CorrelatorStats, ParsedRecord, RejectReport, Retained,

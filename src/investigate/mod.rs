@@ -21,6 +21,7 @@ pub mod window;
 use std::collections::{BTreeSet, HashSet};
 
 use crate::config::{Config, Method};
+pub use crate::correlate::same_host;
 use crate::correlate::{Correlator, CorrelatorConfig, Message, RejectReport};
 use crate::parse::{self, MailEvent};
 use crate::record::LogRecord;
@@ -301,12 +302,6 @@ fn select(
     all.into_iter()
         .filter(|m| matched.contains(&m.message_id))
         .collect()
-}
-
-/// `mx1` and `mx1.example.org` name the same host; case does not matter.
-pub fn same_host(a: &str, b: &str) -> bool {
-    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
-    a.eq_ignore_ascii_case(b) || short(a) == short(b)
 }
 
 /// True when `hosts` is empty (any host) or names `host`.
