@@ -325,7 +325,7 @@ impl Correlator {
                 self.rejects.push(RejectReport {
                     timestamp_ns: rec.timestamp_ns,
                     host: rec.host.clone(),
-                    reject,
+                    reject: *reject,
                 });
             } else {
                 self.stats.unmatched += 1;
@@ -737,11 +737,11 @@ fn apply(hop: &mut Hop, rec: &LogRecord, taken: Option<Taken>, event: MailEvent,
             hop.sender = Some(a.sender.clone());
             hop.size = a.size.or(hop.size);
             hop.client = a.client.clone().or(hop.client.take());
-            hop.arrival = Some(a);
+            hop.arrival = Some(*a);
         }
         MailEvent::Attempt(attempt) => hop.attempts.push(TimedAttempt {
             timestamp_ns: ts,
-            attempt,
+            attempt: *attempt,
             exported_before: false,
         }),
         MailEvent::Notification {
@@ -757,7 +757,7 @@ fn apply(hop: &mut Hop, rec: &LogRecord, taken: Option<Taken>, event: MailEvent,
             hop.finished = true;
             hop.completed_queue_time_s = queue_time_s;
         }
-        MailEvent::Reject(r) => hop.rejects.push(r),
+        MailEvent::Reject(r) => hop.rejects.push(*r),
     }
 }
 

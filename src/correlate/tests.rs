@@ -55,7 +55,7 @@ fn client() -> MailEvent {
 }
 
 fn sent_to(rcpt: &str, next: Option<&str>) -> MailEvent {
-    MailEvent::Attempt(Attempt {
+    MailEvent::Attempt(Box::new(Attempt {
         recipients: vec![rcpt.into()],
         relay: Some(Relay {
             raw: "x".into(),
@@ -66,7 +66,7 @@ fn sent_to(rcpt: &str, next: Option<&str>) -> MailEvent {
         status: Some(AttemptStatus::Sent),
         next_queue_id: next.map(str::to_string),
         ..Attempt::default()
-    })
+    }))
 }
 
 #[test]
@@ -315,11 +315,11 @@ fn noqueue_reject_is_reported_never_a_hop() {
         1,
         "c",
         None,
-        MailEvent::Reject(crate::parse::Reject {
+        MailEvent::Reject(Box::new(crate::parse::Reject {
             code: Some("550".into()),
             reason: "User unknown".into(),
             ..Default::default()
-        }),
+        })),
     );
     assert!(f.c.drain().is_empty());
     assert_eq!(f.c.take_rejects().len(), 1);

@@ -33,6 +33,9 @@ pub struct MailLine {
 }
 
 /// What a line says about its queue file.
+///
+/// The large variants are boxed: every parsed line is moved several times on its way to
+/// its hop, and unboxed, a delivery attempt made every line 328 bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MailEvent {
     /// Postfix smtpd/pickup: `QID: client=host[ip]` (with `sasl_username=` when present),
@@ -52,9 +55,9 @@ pub enum MailEvent {
     },
     /// Exim `<=` arrival: sender, `H=` client, `S=` size, `id=` Message-ID, `for` recipients,
     /// `RT=` receive time when logged.
-    Arrival(Arrival),
+    Arrival(Box<Arrival>),
     /// A delivery attempt: Postfix `to=… status=…`, Exim `=>`, `->`, `*>`, `**`, `==`.
-    Attempt(Attempt),
+    Attempt(Box<Attempt>),
     /// Postfix bounce/defer/trace: `QID: sender non-delivery notification: NEWQID`
     /// (also delay and success notifications). NEWQID is a new message on the same host.
     Notification {
@@ -67,7 +70,7 @@ pub enum MailEvent {
     Completed { queue_time_s: Option<f64> },
     /// A rejection: `NOQUEUE: reject: RCPT from …` (queue_id None), or a queue-ID'd
     /// `reject:` / `milter-reject:` line, or Exim `rejected RCPT`.
-    Reject(Reject),
+    Reject(Box<Reject>),
     /// A line of a queue file that carries nothing modelled (warnings, `discard`, `hold`,
     /// `expired, returned to sender` …). Kept as a span event on its hop.
     Other,

@@ -24,20 +24,20 @@ pub fn parse(message: &str) -> Option<MailLine> {
         return parse_reject(msg).map(|r| MailLine {
             mta: Mta::Exim,
             queue_id: None,
-            event: MailEvent::Reject(r),
+            event: MailEvent::Reject(Box::new(r)),
         });
     }
     let event = if let Some(r) = rest.strip_prefix("<= ") {
-        MailEvent::Arrival(parse_arrival(r))
+        MailEvent::Arrival(Box::new(parse_arrival(r)))
     } else if let Some(r) = ["=> ", "-> ", ">> ", "*> "]
         .iter()
         .find_map(|f| rest.strip_prefix(f))
     {
-        MailEvent::Attempt(parse_delivery(r, AttemptStatus::Sent))
+        MailEvent::Attempt(Box::new(parse_delivery(r, AttemptStatus::Sent)))
     } else if let Some(r) = rest.strip_prefix("** ") {
-        MailEvent::Attempt(parse_delivery(r, AttemptStatus::Bounced))
+        MailEvent::Attempt(Box::new(parse_delivery(r, AttemptStatus::Bounced)))
     } else if let Some(r) = rest.strip_prefix("== ") {
-        MailEvent::Attempt(parse_delivery(r, AttemptStatus::Deferred))
+        MailEvent::Attempt(Box::new(parse_delivery(r, AttemptStatus::Deferred)))
     } else if rest == "Completed" || rest.starts_with("Completed ") {
         let queue_time_s = Tokens::new(&rest[9..])
             .find_map(|t| t.strip_prefix("QT="))
@@ -364,14 +364,14 @@ mod tests {
 
     fn attempt(msg: &str) -> Attempt {
         match p(msg).event {
-            MailEvent::Attempt(a) => a,
+            MailEvent::Attempt(a) => *a,
             e => panic!("{msg}: {e:?}"),
         }
     }
 
     fn arrival(msg: &str) -> Arrival {
         match p(msg).event {
-            MailEvent::Arrival(a) => a,
+            MailEvent::Arrival(a) => *a,
             e => panic!("{msg}: {e:?}"),
         }
     }
@@ -404,7 +404,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            a,
+            *a,
             Arrival {
                 sender: "sender@src.example.test".into(),
                 client: Some("(mx-a.example.test) [127.0.0.2]".into()),
@@ -567,7 +567,7 @@ mod tests {
         assert_eq!(l.queue_id, None);
         assert_eq!(
             l.event,
-            MailEvent::Reject(Reject {
+            MailEvent::Reject(Box::new(Reject {
                 stage: Some("RCPT".into()),
                 client: Some("(bot.x.test) [192.0.2.66]".into()),
                 code: None,
@@ -575,7 +575,7 @@ mod tests {
                 reason: "relay not permitted".into(),
                 sender: Some("spam@bot.test".into()),
                 recipient: Some("user@x.test".into()),
-            })
+            }))
         );
     }
 

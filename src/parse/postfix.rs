@@ -19,7 +19,7 @@ pub fn parse(service: &str, message: &str) -> Option<MailLine> {
         let r = rest
             .strip_prefix("reject: ")
             .or_else(|| rest.strip_prefix("milter-reject: "))?;
-        return Some(line(None, MailEvent::Reject(parse_reject(r))));
+        return Some(line(None, MailEvent::Reject(Box::new(parse_reject(r)))));
     }
     // `warning: QID: …` belongs to that queue file.
     let (qid, _) = split_queue_id(msg.strip_prefix("warning: ")?)?;
@@ -136,7 +136,7 @@ fn queued_event(rest: &str) -> MailEvent {
         .strip_prefix("reject: ")
         .or_else(|| rest.strip_prefix("milter-reject: "))
     {
-        return MailEvent::Reject(parse_reject(r));
+        return MailEvent::Reject(Box::new(parse_reject(r)));
     }
     if let Some(i) = find_str(rest, " notification: ") {
         let (kind_text, new_qid) = (&rest[..i], &rest[i + 15..]);
@@ -251,10 +251,10 @@ fn parse_attempt(r: &str) -> MailEvent {
             None => (r, ""),
         },
     };
-    let mut a = Attempt {
+    let mut a = Box::new(Attempt {
         recipients: vec![rcpt.to_string()],
         ..Default::default()
-    };
+    });
     let (fields, status) = if let Some(s) = tail.strip_prefix("status=") {
         ("", Some(s))
     } else {
@@ -582,14 +582,14 @@ mod tests {
 
     fn attempt(msg: &str) -> Attempt {
         match p(msg).event {
-            MailEvent::Attempt(a) => a,
+            MailEvent::Attempt(a) => *a,
             e => panic!("{msg}: {e:?}"),
         }
     }
 
     fn reject(msg: &str) -> Reject {
         match p(msg).event {
-            MailEvent::Reject(r) => r,
+            MailEvent::Reject(r) => *r,
             e => panic!("{msg}: {e:?}"),
         }
     }
@@ -886,7 +886,7 @@ mod tests {
         assert_eq!(l.queue_id, None);
         assert_eq!(
             l.event,
-            MailEvent::Reject(Reject {
+            MailEvent::Reject(Box::new(Reject {
                 stage: Some("RCPT".into()),
                 client: Some("unknown[127.0.0.3]".into()),
                 code: Some("550".into()),
@@ -894,7 +894,7 @@ mod tests {
                 reason: "<nobody@dest.example.test>: Recipient address rejected: User unknown in virtual mailbox table".into(),
                 sender: Some("sender@src.example.test".into()),
                 recipient: Some("nobody@dest.example.test".into()),
-            })
+            }))
         );
         let r = reject("NOQUEUE: reject: RCPT from unknown[10.0.2.15]: 554 5.7.1 <user@invalid.example>: Relay access denied; from=<spam@botnet.example> to=<user@invalid.example> proto=ESMTP helo=<[127.0.0.2]>");
         assert_eq!(
