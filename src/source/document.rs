@@ -498,6 +498,40 @@ fn epoch_millis_number(n: &serde_json::Number) -> Option<i64> {
 /// `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM|±HH]`, with `zone` applied when there is no
 /// offset.
 pub fn parse_timestamp(s: &str, zone: &Zone) -> Option<i64> {
+    parse_timestamp_in(s, zone, None)
+}
+
+/// The minute of the last timestamp a reader of a stream parsed: lines come in time order,
+/// most in the same minute as the line before, and the date and time up to the minute are
+/// most of the work. Kept: the first sixteen bytes (`YYYY-MM-DDTHH:MM`) of a timestamp that
+/// passed every check on them, and the seconds since the epoch they make read as UTC.
+/// Seconds, fraction, offset and zone are read and applied per timestamp after it, as
+/// without it, so a named zone's DST rules see every timestamp.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LastMinute(Option<([u8; 16], i64)>);
+
+impl LastMinute {
+    /// `minute_start(b)`, from the last timestamp when it began with the same sixteen bytes.
+    fn minute_start(&mut self, b: &[u8]) -> Option<i64> {
+        let key = *b.first_chunk::<16>()?;
+        if let Some((last, secs)) = self.0 {
+            if last == key {
+                return Some(secs);
+            }
+        }
+        let secs = minute_start(b)?;
+        self.0 = Some((key, secs));
+        Some(secs)
+    }
+}
+
+/// `parse_timestamp` for a reader of many timestamps, which keeps the last one's minute in
+/// `last`. Same result as without.
+pub(crate) fn parse_timestamp_in(
+    s: &str,
+    zone: &Zone,
+    last: Option<&mut LastMinute>,
+) -> Option<i64> {
     let s = trim(s);
     let b = s.as_bytes();
     if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
@@ -506,31 +540,13 @@ pub fn parse_timestamp(s: &str, zone: &Zone) -> Option<i64> {
     if b.len() < 19 {
         return None;
     }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let mut n = 0i64;
-        for &c in &b[from..to] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + (c - b'0') as i64;
-        }
-        Some(n)
+    let minute = match last {
+        Some(last) => last.minute_start(b)?,
+        None => minute_start(b)?,
     };
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, min, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
     // 60 is a leap second; it lands on the next minute's :00, which is close enough.
-    if hour > 23 || min > 59 || sec > 60 {
+    let sec = digits(b, 17, 19)?;
+    if b[16] != b':' || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -580,12 +596,45 @@ pub fn parse_timestamp(s: &str, zone: &Zone) -> Option<i64> {
         }
         _ => return None,
     };
-    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    let local = minute + sec;
     let utc = match offset {
         Some(off) => local - off,
         None => zone.local_epoch_to_utc(local),
     };
     utc.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// The first sixteen bytes of a timestamp (`YYYY-MM-DD[T ]HH:MM`, at least that many there)
+/// as seconds since the epoch, read as UTC; `None` where they are not a date and time.
+fn minute_start(b: &[u8]) -> Option<i64> {
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 7)?, digits(b, 8, 10)?);
+    let (hour, min) = (digits(b, 11, 13)?, digits(b, 14, 16)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || min > 59 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60)
+}
+
+/// The decimal number `b[from..to]`; `None` unless all of it is digits.
+fn digits(b: &[u8], from: usize, to: usize) -> Option<i64> {
+    let mut n = 0i64;
+    for &c in b.get(from..to)? {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (c - b'0') as i64;
+    }
+    Some(n)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {

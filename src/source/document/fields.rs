@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use super::scan::Scanner;
 use super::sparse::{PathTrie, LEAF};
-use super::{parse_timestamp, trim, DocumentContext, LineOutcome};
+use super::{parse_timestamp_in, trim, DocumentContext, LastMinute, LineOutcome};
 use crate::config::Mapping;
 use crate::record::{FieldHints, Hints, LogRecord};
 pub use shape::Shapes;
@@ -169,11 +169,16 @@ pub(super) fn map_line(
     if !known {
         found = Line::new();
         members(trie, plan.source, line, &mut found)?;
-        if let Some(shapes) = shapes {
+        if let Some(shapes) = shapes.as_deref_mut() {
             shapes.missed(line, trie, plan.source);
         }
     }
-    outcome(ctx, plan, &found)
+    outcome(
+        ctx,
+        plan,
+        &found,
+        shapes.map(|shapes| &mut shapes.last_minute),
+    )
 }
 
 /// The members of `line` at wanted-path nodes, into an empty `found`; `None` when the line
@@ -192,7 +197,13 @@ fn members<'a>(
 }
 
 /// The record (or filter verdict) the members found make; `None`: let the tree way decide.
-fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<LineOutcome> {
+/// `last_minute`: the reader's, when there is one.
+fn outcome(
+    ctx: &DocumentContext,
+    plan: &FieldPlan,
+    found: &Line,
+    last_minute: Option<&mut LastMinute>,
+) -> Option<LineOutcome> {
     let hit = plan
         .source
         .is_some_and(|n| matches!(found.get(n), Some(Found::Object)));
@@ -210,7 +221,7 @@ fn outcome(ctx: &DocumentContext, plan: &FieldPlan, found: &Line) -> Option<Line
     };
     // Anything missing or unusable is an error, whose text the tree way writes.
     let ts = found.value(&plan.timestamp, hit).ok()??;
-    let timestamp_ns = parse_timestamp(ts, &ctx.zone)?;
+    let timestamp_ns = parse_timestamp_in(ts, &ctx.zone, last_minute)?;
     let host = trim(found.value(&plan.hostname, hit).ok()??);
     let service = trim(found.value(&plan.service, hit).ok()??);
     if host.is_empty() || service.is_empty() {

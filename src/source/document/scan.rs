@@ -322,7 +322,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     /// A string whose `"` is consumed, unescaped; borrowed from the line when it has no
-    /// escapes.
+    /// escapes. Inlined: a line has several strings, most without escapes, and the call
+    /// cost more than the usual string (escapes are out of line, to keep this small).
+    #[inline]
     pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.pos;
         let end = find_special(self.b, start);
@@ -331,15 +333,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.pos = end + 1;
                 Some(Cow::Borrowed(&self.line[start..end]))
             }
-            b'\\' => {
-                let mut out = String::with_capacity(end - start + 16);
-                out.push_str(&self.line[start..end]);
-                self.pos = end;
-                self.unescape_rest(&mut out)?;
-                Some(Cow::Owned(out))
-            }
+            b'\\' => self.escaped_string(start, end).map(Cow::Owned),
             _ => None,
         }
+    }
+
+    /// `string` from its first `\` at `end`, the text before it starting at `start`. Never
+    /// inlined: it would make `string` too large to inline.
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize, end: usize) -> Option<String> {
+        let mut out = String::with_capacity(end - start + 16);
+        out.push_str(&self.line[start..end]);
+        self.pos = end;
+        self.unescape_rest(&mut out)?;
+        Some(out)
     }
 
     /// From a `\` inside a string to its closing `"`, appending the text to `out`.
@@ -434,33 +441,96 @@ impl<'a, 'p> Scanner<'a, 'p> {
 }
 
 /// Index of the first `"`, `\` or control byte (< 0x20) at or after `from`, or `b.len()`.
-/// Eight bytes at a time: strings are most of a line.
+/// Strings are most of a line, so this looks at sixteen bytes per step (one SSE2 register).
 fn find_special(b: &[u8], from: usize) -> usize {
+    let Some(rest) = b.get(from..) else {
+        return from;
+    };
+    // Most strings are short (a host name, a level, a process id): the first eight bytes
+    // are looked at as one word, for less than a vector step and its hit cost.
+    let (from, rest) = match rest.split_first_chunk::<8>() {
+        Some((first, rest)) => match special_in_word(first) {
+            Some(at) => return from + at,
+            None => (from + first.len(), rest),
+        },
+        None => (from, rest),
+    };
+    let (chunks, tail) = rest.as_chunks::<LANES>();
+    for (k, chunk) in chunks.iter().enumerate() {
+        if has_special(chunk) {
+            return from + k * LANES + first_flagged(specials(chunk));
+        }
+    }
+    if tail.is_empty() {
+        return b.len();
+    }
+    // Fewer than `LANES` bytes are left (a line's last string ends here): look at the
+    // line's last `LANES` bytes, without the flags of the bytes before the tail.
+    let before = b.len() - tail.len();
+    match b.last_chunk::<LANES>() {
+        Some(last) => {
+            let skip = 8 * (LANES - tail.len()) as u32;
+            match specials(last).checked_shr(skip) {
+                Some(flags) if flags != 0 => before + first_flagged(flags),
+                _ => b.len(),
+            }
+        }
+        None => tail
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .map_or(b.len(), |at| before + at),
+    }
+}
+
+/// Bytes `find_special` looks at per step.
+const LANES: usize = 16;
+
+/// Whether `chunk` holds a special byte: three OR reductions of one comparison each, which
+/// LLVM compiles to three vector compares and `pmovmskb`s (no `unsafe`, no intrinsics).
+/// Written as one reduction of the three comparisons, or as a test of `specials`, the code
+/// LLVM makes (after the crate's local ThinLTO) tests the bytes in pieces, several times
+/// slower; `scan::tests` cannot see that, instruction counts do.
+#[inline(always)]
+fn has_special(chunk: &[u8; LANES]) -> bool {
+    let quote = chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c == b'"'));
+    let backslash = chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c == b'\\'));
+    let control = chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20));
+    quote | backslash | control != 0
+}
+
+/// Per byte of `chunk`, 0xff where it is special and 0 elsewhere, as a little-endian number
+/// (byte `j` is bits `8j..8j + 8`): three vector compares, once per string.
+#[inline(always)]
+fn specials(chunk: &[u8; LANES]) -> u128 {
+    let mut flags = [0u8; LANES];
+    for (f, &c) in flags.iter_mut().zip(chunk) {
+        let quote = if c == b'"' { 0xff } else { 0 };
+        let backslash = if c == b'\\' { 0xff } else { 0 };
+        let control = if c < 0x20 { 0xff } else { 0 };
+        *f = quote | backslash | control;
+    }
+    u128::from_le_bytes(flags)
+}
+
+/// Index of the first special byte of eight, all at once (SWAR).
+fn special_in_word(word: &[u8; 8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        // Per byte: high bit set where the byte is zero (quote/backslash) or below 0x20. The
-        // lowest flagged byte is exact (borrows only run upwards).
-        let found = (quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash
-            | x.wrapping_sub(ONES * 0x20) & !x)
-            & HIGH;
-        if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    let x = u64::from_le_bytes(*word);
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let backslash = x ^ (ONES * u64::from(b'\\'));
+    // Per byte: high bit set where the byte is zero (quote/backslash) or below 0x20. The
+    // lowest flagged byte is exact (borrows only run upwards).
+    let found = (quote.wrapping_sub(ONES) & !quote
+        | backslash.wrapping_sub(ONES) & !backslash
+        | x.wrapping_sub(ONES * 0x20) & !x)
+        & HIGH;
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
+/// The index of the lowest flagged byte of non-zero `specials`.
+fn first_flagged(flags: u128) -> usize {
+    (flags.trailing_zeros() / 8) as usize
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use proptest::prelude::*;
 use serde_json::json;
 
 fn utc() -> Zone {
@@ -299,5 +300,254 @@ proptest::proptest! {
     #[test]
     fn quick_trim_is_trim(s in "[ \t\u{a0}\u{2003}a-c.é]{0,6}") {
         proptest::prop_assert_eq!(super::trim(&s), s.trim());
+    }
+}
+
+/// `parse_timestamp` as it was before the minute was read apart (`minute_start`): what it
+/// must still answer, for every string.
+fn parse_timestamp_reference(s: &str, zone: &Zone) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return s.parse::<i64>().ok()?.checked_mul(1_000_000);
+    }
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in &b[from..to] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + (c - b'0') as i64;
+        }
+        Some(n)
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, min, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + (b[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 {
+            return None;
+        }
+        for _ in digits..9 {
+            nanos *= 10;
+        }
+    }
+    if i + 1 < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    let offset = match b.get(i) {
+        None => None,
+        Some(b'Z' | b'z') if i + 1 == b.len() => Some(0),
+        Some(&sign @ (b'+' | b'-')) => {
+            let rest = &b[i + 1..];
+            let digit2 = |j: usize| -> Option<i64> {
+                let (x, y) = (*rest.get(j)?, *rest.get(j + 1)?);
+                (x.is_ascii_digit() && y.is_ascii_digit())
+                    .then(|| ((x - b'0') * 10 + (y - b'0')) as i64)
+            };
+            let (h, m) = match rest.len() {
+                2 => (digit2(0)?, 0),
+                4 => (digit2(0)?, digit2(2)?),
+                5 if rest[2] == b':' => (digit2(0)?, digit2(3)?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            Some(if sign == b'-' { -secs } else { secs })
+        }
+        _ => return None,
+    };
+    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    let utc = match offset {
+        Some(off) => local - off,
+        None => zone.local_epoch_to_utc(local),
+    };
+    utc.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Zones a minute may be read in: UTC, fixed offsets, and named zones with DST changes.
+fn timestamp_zones() -> Vec<Zone> {
+    vec![
+        utc(),
+        Zone::Fixed(3600),
+        Zone::Fixed(-(5 * 3600 + 30 * 60)),
+        Zone::Named(chrono_tz::Europe::Berlin),
+        Zone::Named(chrono_tz::America::New_York),
+        Zone::Named(chrono_tz::Australia::Lord_Howe),
+    ]
+}
+
+/// Parses `stamps` in order as a reader does (one `LastMinute` for all) and one by one
+/// without it, and by the reference: all three must agree on each.
+fn minutes_agree(stamps: &[String], zone: &Zone) -> Result<(), String> {
+    let mut last = LastMinute::default();
+    for s in stamps {
+        let kept = parse_timestamp_in(s, zone, Some(&mut last));
+        let alone = parse_timestamp(s, zone);
+        let reference = parse_timestamp_reference(s, zone);
+        if kept != alone || alone != reference {
+            return Err(format!(
+                "{s:?} in {zone:?}: kept {kept:?}, alone {alone:?}, reference {reference:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every second-and-a-bit across minute, hour, day and year ends, leap days, and the DST
+/// changes of the named zones (the gap and the repeated hour), as local times without an
+/// offset and with one, read in order: a kept minute gives what a fresh parse gives.
+#[test]
+fn kept_minutes_parse_as_fresh_ones_across_boundaries() {
+    let starts = [
+        "2024-02-28 23:58",
+        "2023-02-28 23:58",
+        "2024-12-31 23:58",
+        "1969-12-31 23:58",
+        "2025-03-30 00:58",
+        "2025-03-30 01:58",
+        "2025-03-30 02:58",
+        "2025-10-26 00:58",
+        "2025-10-26 01:58",
+        "2025-10-26 02:58",
+        "2025-03-09 01:58",
+        "2025-11-02 01:58",
+        "2025-04-06 01:28",
+        "2025-10-05 01:58",
+    ];
+    let suffixes = [
+        "",
+        "Z",
+        "+01:00",
+        "-0530",
+        " +0200",
+        ".5",
+        ",123456789123+02",
+    ];
+    for (n, start) in starts.into_iter().enumerate() {
+        let t0 = chrono::NaiveDateTime::parse_from_str(&format!("{start}:00"), "%Y-%m-%d %H:%M:%S")
+            .unwrap();
+        let mut stamps = Vec::new();
+        for step in 0..200 {
+            let t = t0 + chrono::Duration::seconds(step * 37 / 10);
+            let sep = ["T", " ", "t"][n % 3];
+            let mut s = t.format(&format!("%Y-%m-%d{sep}%H:%M:%S")).to_string();
+            if step % 17 == 5 {
+                // A leap second: the minute is the kept one.
+                s.replace_range(17..19, "60");
+            }
+            s.push_str(suffixes[step as usize % suffixes.len()]);
+            stamps.push(s);
+        }
+        for zone in timestamp_zones() {
+            if let Err(e) = minutes_agree(&stamps, &zone) {
+                panic!("{e}");
+            }
+        }
+    }
+    // Leap seconds in the last minute before a DST change: the next minute's :00 is in
+    // the gap (or the repeated hour), which only the zone applied after the minute knows.
+    let leaps = [
+        "2025-03-30T01:59:59",
+        "2025-03-30T01:59:60",
+        "2025-10-26T02:59:59",
+        "2025-10-26T02:59:60",
+        "2025-03-09T01:59:59",
+        "2025-03-09T01:59:60",
+    ];
+    let leaps = leaps.map(String::from);
+    for zone in timestamp_zones() {
+        if let Err(e) = minutes_agree(&leaps, &zone) {
+            panic!("{e}");
+        }
+    }
+}
+
+/// Timestamps that share their first sixteen bytes with the one before, many of them not
+/// timestamps at all: minutes that are no minute (February 29 of a common year, hour 24,
+/// minute 60, a month 13, a bad separator), seconds, fractions and offsets good and bad.
+fn stamp_sequence() -> impl Strategy<Value = Vec<String>> {
+    let minute = prop::sample::select(vec![
+        "2025-03-30T01:59",
+        "2025-03-30T02:00",
+        "2025-03-30T02:30",
+        "2025-03-30T03:00",
+        "2025-10-26T02:30",
+        "2025-10-26T01:59",
+        "2024-02-29T23:59",
+        "2023-02-29T00:00",
+        "2024-12-31T23:59",
+        "2025-01-01T00:00",
+        "1970-01-01T00:00",
+        "0000-01-01T00:00",
+        "9999-12-31T23:59",
+        "2025-03-01 00:00",
+        "2025-03-01t00:00",
+        "2025-03-01x00:00",
+        "2025-13-01T00:00",
+        "2025-03-00T00:00",
+        "2025-03-01T24:00",
+        "2025-03-01T00:60",
+        "2025-03-01T0a:00",
+        "2025/03/01T00:00",
+    ]);
+    let second = prop::sample::select(vec![
+        ":00", ":01", ":30", ":59", ":60", ":61", ":5x", "x00", ":0",
+    ]);
+    // No fraction, or one of any length up to a dozen digits (nanoseconds take nine).
+    let fraction = prop_oneof![Just(String::new()), "[.,][0-9]{0,12}", Just(".x".into())];
+    let offset = prop::sample::select(vec![
+        "", "Z", "z", "+00:00", "+01:00", "-05:30", "+0100", "+01", " +0000", " ", "+24:00",
+        "+01:60", "Zjunk", "+", "-1",
+    ]);
+    let rest = (second, fraction, offset).prop_map(|(s, f, o)| format!("{s}{f}{o}"));
+    let same_minute = (minute, prop::collection::vec(rest, 1..6)).prop_map(|(m, rests)| {
+        rests
+            .into_iter()
+            .map(|r| format!("{m}{r}"))
+            .collect::<Vec<_>>()
+    });
+    prop::collection::vec(same_minute, 1..10).prop_map(|runs| runs.concat())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+    /// A reader that keeps the last minute parses each timestamp as a fresh parse does, and
+    /// as the parser did before the minute was read apart.
+    #[test]
+    fn kept_minutes_parse_as_fresh_ones(stamps in stamp_sequence()) {
+        for zone in timestamp_zones() {
+            minutes_agree(&stamps, &zone).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 use super::{Found, Line, Scanner};
 use crate::source::document::sparse::PathTrie;
+use crate::source::document::LastMinute;
 
 /// Shapes kept per reader. Streams mix a few (lines with and without a `procid`, two
 /// shipper versions); a known shape that fails costs one short comparison.
@@ -54,11 +55,13 @@ struct Shape {
     hints: bool,
 }
 
-/// The shapes one reader has learned, most recently fitting first.
+/// The shapes one reader has learned, most recently fitting first; and the minute of the
+/// last timestamp it read (`LastMinute`), which is per reader as well.
 #[derive(Debug, Default)]
 pub struct Shapes {
     known: Vec<Shape>,
     misses: u32,
+    pub(super) last_minute: LastMinute,
 }
 
 impl Shapes {

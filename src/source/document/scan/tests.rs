@@ -166,27 +166,73 @@ fn edge_lines_agree() {
     assert_fast(&long);
 }
 
-/// The word-at-a-time search finds exactly what a byte loop finds.
+/// What `find_special` must answer: the plain byte loop.
+fn find_special_reference(b: &[u8], from: usize) -> usize {
+    (from..b.len())
+        .find(|&i| matches!(b[i], b'"' | b'\\' | 0..=0x1f))
+        .unwrap_or(b.len().max(from))
+}
+
+/// Bytes that are special, and bytes next to them in value (a compare off by one, or signed
+/// where it must be unsigned, flags these).
+const SPECIAL: [u8; 5] = [b'"', b'\\', 0x00, 0x0a, 0x1f];
+const NEAR_SPECIAL: [u8; 9] = [b'!', b'#', b'[', b']', 0x20, 0x7f, 0x80, 0xa2, 0xff];
+
+/// The search finds exactly what a byte loop finds: one special byte at every position of
+/// strings of every length up to five steps of the search, from every start (and past the
+/// end), among plain and near-special bytes.
 #[test]
-fn find_special_is_exact() {
-    let alphabet = [
-        b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xa2, 0xdc, 0x00, b'!',
-    ];
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..20_000 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let len = (rng % 40) as usize;
-        let bytes: Vec<u8> = (0..len)
-            .map(|i| alphabet[((rng >> (i % 50)) as usize + i * 7) % alphabet.len()])
-            .collect();
-        for from in 0..=len {
-            let want = (from..len)
-                .find(|&i| matches!(bytes[i], b'"' | b'\\' | 0..=0x1f))
-                .unwrap_or(len);
-            assert_eq!(super::find_special(&bytes, from), want, "{bytes:?} {from}");
+fn find_special_is_exact_everywhere() {
+    for len in 0..=80usize {
+        for fill in [b'#', 0x20, 0x80, 0xff] {
+            let plain = vec![fill; len];
+            for from in 0..=len + 2 {
+                assert_eq!(
+                    super::find_special(&plain, from),
+                    find_special_reference(&plain, from),
+                    "{plain:?} {from}"
+                );
+            }
+            for at in 0..len {
+                for special in SPECIAL {
+                    let mut bytes = plain.clone();
+                    bytes[at] = special;
+                    for from in 0..=len + 2 {
+                        assert_eq!(
+                            super::find_special(&bytes, from),
+                            find_special_reference(&bytes, from),
+                            "{bytes:?} {from}"
+                        );
+                    }
+                }
+            }
         }
+    }
+}
+
+/// A byte loop's answer over random strings of near-special and special bytes, up to five
+/// search steps long, with the first special anywhere (or nowhere).
+fn special_haystack() -> impl Strategy<Value = (Vec<u8>, usize)> {
+    let byte = prop_oneof![
+        8 => prop::sample::select(NEAR_SPECIAL.to_vec()),
+        4 => any::<u8>(),
+        1 => prop::sample::select(SPECIAL.to_vec()),
+    ];
+    prop::collection::vec(byte, 0..=80).prop_flat_map(|bytes| {
+        let len = bytes.len();
+        (Just(bytes), 0..=len + 2)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    #[test]
+    fn find_special_is_the_byte_loop((bytes, from) in special_haystack()) {
+        prop_assert_eq!(
+            super::find_special(&bytes, from),
+            find_special_reference(&bytes, from)
+        );
     }
 }
 
