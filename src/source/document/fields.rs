@@ -88,9 +88,14 @@ impl FieldPlan {
     }
 }
 
-/// What a member at a path end held.
+/// What a member at a path end held. `Copy`, with no string of its own: a `Line` of them
+/// is dropped without looking at each.
+#[derive(Debug, Clone, Copy)]
 enum Found<'a> {
-    Str(Cow<'a, str>),
+    /// A string without escapes, as the line has it.
+    Str(&'a str),
+    /// A string with escapes, unescaped into `Line::escaped` at this index.
+    Escaped(usize),
     Object,
     /// Number, bool, null: the tree way knows how these map.
     Other,
@@ -98,43 +103,70 @@ enum Found<'a> {
 
 /// The members of one line at wanted-path nodes.
 struct Line<'a> {
-    found: [Option<(usize, Found<'a>)>; MAX_FOUND],
+    found: [(usize, Found<'a>); MAX_FOUND],
     count: usize,
     /// Some member sits where a hint field's path ends. Without one, every hint lookup
     /// finds nothing (most shippers send no hints), and none is made.
     hints: bool,
     /// Nodes a member was reached at, to refuse repeats.
     seen: [u64; MAX_NODES / 64],
+    /// The strings with escapes (few lines have any), for `Found::Escaped`.
+    escaped: Vec<String>,
 }
 
 impl<'a> Line<'a> {
     fn new() -> Self {
         Line {
-            found: Default::default(),
+            found: [(usize::MAX, Found::Other); MAX_FOUND],
             count: 0,
             hints: false,
             seen: [0; MAX_NODES / 64],
+            escaped: Vec::new(),
+        }
+    }
+
+    /// Forget the members (a shape that did not fit may have recorded some).
+    fn clear(&mut self) {
+        self.count = 0;
+        self.escaped.clear();
+    }
+
+    /// A string member's value as `Found`: borrowed from the line, or kept in `escaped`.
+    fn string(&mut self, s: Cow<'a, str>) -> Found<'a> {
+        match s {
+            Cow::Borrowed(s) => Found::Str(s),
+            Cow::Owned(s) => {
+                self.escaped.push(s);
+                Found::Escaped(self.escaped.len() - 1)
+            }
         }
     }
 
     /// Record what the member at `node` (where a hint's path ends: `hint`) held; `None`
-    /// past `MAX_FOUND`.
+    /// past `MAX_FOUND`. Inlined: called for every member recorded.
+    #[inline]
     fn push(&mut self, node: usize, value: Found<'a>, hint: bool) -> Option<()> {
-        if self.count == MAX_FOUND {
-            return None;
-        }
-        self.hints |= hint;
-        self.found[self.count] = Some((node, value));
+        let slot = self.found.get_mut(self.count)?;
+        *slot = (node, value);
         self.count += 1;
+        self.hints |= hint;
         Some(())
     }
 
-    fn get(&self, node: usize) -> Option<&Found<'a>> {
+    fn get(&self, node: usize) -> Option<Found<'a>> {
         self.found[..self.count]
             .iter()
-            .flatten()
             .find(|(n, _)| *n == node)
-            .map(|(_, f)| f)
+            .map(|&(_, f)| f)
+    }
+
+    /// The text of a string member; `None` for other members.
+    fn text(&self, found: Found<'a>) -> Option<&str> {
+        match found {
+            Found::Str(s) => Some(s),
+            Found::Escaped(i) => self.escaped.get(i).map(String::as_str),
+            Found::Object | Found::Other => None,
+        }
     }
 
     /// The string a lookup finds: `Ok(None)` when it finds nothing, `Err` when it would find
@@ -144,8 +176,7 @@ impl<'a> Line<'a> {
         for node in nodes.iter().flatten() {
             match self.get(*node) {
                 None => continue,
-                Some(Found::Str(s)) => return Ok(Some(s)),
-                Some(_) => return Err(()),
+                Some(found) => return self.text(found).map(Some).ok_or(()),
             }
         }
         Ok(None)
@@ -216,8 +247,10 @@ fn outcome(
     }
     let source_id = match plan.id.filter(|_| hit).and_then(|n| found.get(n)) {
         None => None,
-        Some(Found::Str(id)) => (!id.is_empty()).then(|| id.to_string()),
-        Some(_) => return None,
+        Some(id) => {
+            let id = found.text(id)?;
+            (!id.is_empty()).then(|| id.to_string())
+        }
     };
     // Anything missing or unusable is an error, whose text the tree way writes.
     let ts = found.value(&plan.timestamp, hit).ok()??;
@@ -302,7 +335,7 @@ fn object<'a>(
                     }
                     b'"' => {
                         s.pos += 1;
-                        Found::Str(s.string()?)
+                        line.string(s.string()?)
                     }
                     // Lookups see through one-element arrays: the tree way.
                     b'[' => return None,

@@ -122,7 +122,7 @@ impl Shapes {
 impl Shape {
     fn read<'a>(&self, line: &'a str, trie: &PathTrie, found: &mut Line<'a>) -> Option<()> {
         let mut s = Scanner::new(line, trie);
-        found.count = 0;
+        found.clear();
         found.hints = self.hints;
         let mut from = 0;
         for &(end, slot) in &self.slots {
@@ -132,7 +132,8 @@ impl Shape {
                 Slot::Read(node) => {
                     let value = s.string()?;
                     if let Some(node) = node {
-                        found.push(node, Found::Str(value), false)?;
+                        let value = found.string(value);
+                        found.push(node, value, false)?;
                     }
                 }
                 Slot::Skip => s.skip_string()?,
