@@ -168,18 +168,119 @@ impl<'a> Line<'a> {
             Found::Object | Found::Other => None,
         }
     }
+}
 
-    /// The string a lookup finds: `Ok(None)` when it finds nothing, `Err` when it would find
-    /// something other than a string.
-    fn value(&self, c: &Candidates, hit: bool) -> Result<Option<&str>, ()> {
-        let nodes = if hit { &c.hit } else { &c.bare };
-        for node in nodes.iter().flatten() {
-            match self.get(*node) {
-                None => continue,
-                Some(found) => return self.text(found).map(Some).ok_or(()),
+/// The fields `outcome` looks up, by index: these, then the hints in `FieldPlan::hints`
+/// order from `HINTS` on.
+const FACILITY: usize = 0;
+const ID: usize = 1;
+const TIMESTAMP: usize = 2;
+const HOSTNAME: usize = 3;
+const SERVICE: usize = 4;
+const MESSAGE: usize = 5;
+const HINTS: usize = 6;
+const FIELDS: usize = HINTS + 8;
+
+/// A line's members as `outcome` reads them.
+trait Members {
+    /// The string the lookup of field `field` finds: `Ok(None)` when it finds nothing, `Err`
+    /// when it would find something other than a string.
+    fn field(&self, field: usize) -> Result<Option<&str>, ()>;
+
+    /// Some member sits where a hint field's path ends (`Line::hints`).
+    fn hints(&self) -> bool;
+}
+
+/// A walked line's members, looked up as the plan says.
+struct Walked<'l, 'a> {
+    plan: &'l FieldPlan,
+    line: &'l Line<'a>,
+    /// The line is a search hit (its `_source` is an object).
+    hit: bool,
+}
+
+impl<'l, 'a> Walked<'l, 'a> {
+    fn new(plan: &'l FieldPlan, line: &'l Line<'a>) -> Self {
+        let hit = plan
+            .source
+            .is_some_and(|n| matches!(line.get(n), Some(Found::Object)));
+        Walked { plan, line, hit }
+    }
+
+    /// The member the lookup of field `field` finds, with its node: the first candidate
+    /// node there is a member at.
+    fn member(&self, field: usize) -> Option<(usize, Found<'a>)> {
+        let plan = self.plan;
+        let candidates = match field {
+            FACILITY => &plan.facility,
+            ID => {
+                let node = plan.id.filter(|_| self.hit)?;
+                return Some((node, self.line.get(node)?));
             }
+            TIMESTAMP => &plan.timestamp,
+            HOSTNAME => &plan.hostname,
+            SERVICE => &plan.service,
+            MESSAGE => &plan.message,
+            hint => plan.hints.get(hint.checked_sub(HINTS)?)?,
+        };
+        let nodes = if self.hit {
+            &candidates.hit
+        } else {
+            &candidates.bare
+        };
+        nodes
+            .iter()
+            .flatten()
+            .find_map(|&node| Some((node, self.line.get(node)?)))
+    }
+}
+
+impl Members for Walked<'_, '_> {
+    fn field(&self, field: usize) -> Result<Option<&str>, ()> {
+        match self.member(field) {
+            None => Ok(None),
+            Some((_, found)) => self.line.text(found).map(Some).ok_or(()),
         }
-        Ok(None)
+    }
+
+    fn hints(&self) -> bool {
+        self.line.hints
+    }
+}
+
+/// Where the lookup of a field lands in every line of a shape (`Shape::picks`): the lines a
+/// shape reads have members at the same nodes, of the same kinds, as the line it was
+/// learned from; only the strings differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    Nothing,
+    NotString,
+    /// The string of the shape's `k`th recorded string slot (`Line::found[k]`).
+    Slot(usize),
+}
+
+/// A line read by a shape: its strings in slot order (`Shape::read`), with the shape's
+/// picks and hint flag.
+struct Shaped<'l, 'a> {
+    picks: &'l [Pick; FIELDS],
+    hints: bool,
+    line: &'l Line<'a>,
+}
+
+impl Members for Shaped<'_, '_> {
+    fn field(&self, field: usize) -> Result<Option<&str>, ()> {
+        match self.picks.get(field) {
+            None | Some(Pick::Nothing) => Ok(None),
+            Some(Pick::NotString) => Err(()),
+            Some(&Pick::Slot(k)) => match self.line.found[..self.line.count].get(k) {
+                Some(&(_, found)) => self.line.text(found).map(Some).ok_or(()),
+                None => Err(()),
+            },
+        }
+    }
+
+    fn hints(&self) -> bool {
+        self.hints
     }
 }
 
@@ -194,22 +295,24 @@ pub(super) fn map_line(
 ) -> Option<LineOutcome> {
     let trie = &ctx.sparse.wanted;
     let mut found = Line::new();
-    let known = shapes
-        .as_deref_mut()
-        .is_some_and(|shapes| shapes.read(line, trie, &mut found));
-    if !known {
-        found = Line::new();
-        members(trie, plan.source, line, &mut found)?;
-        if let Some(shapes) = shapes.as_deref_mut() {
-            shapes.missed(line, trie, plan.source);
+    if let Some(shapes) = shapes.as_deref_mut() {
+        if shapes.read(line, trie, &mut found) {
+            let (picks, hints, last_minute) = shapes.newest();
+            let shaped = Shaped {
+                picks,
+                hints,
+                line: &found,
+            };
+            return outcome(ctx, &shaped, Some(last_minute));
         }
+        found = Line::new();
     }
-    outcome(
-        ctx,
-        plan,
-        &found,
-        shapes.map(|shapes| &mut shapes.last_minute),
-    )
+    members(trie, plan.source, line, &mut found)?;
+    let walked = Walked::new(plan, &found);
+    if let Some(shapes) = shapes.as_deref_mut() {
+        shapes.missed(line, trie, &walked);
+    }
+    outcome(ctx, &walked, shapes.map(|shapes| &mut shapes.last_minute))
 }
 
 /// The members of `line` at wanted-path nodes, into an empty `found`; `None` when the line
@@ -231,39 +334,32 @@ fn members<'a>(
 /// `last_minute`: the reader's, when there is one.
 fn outcome(
     ctx: &DocumentContext,
-    plan: &FieldPlan,
-    found: &Line,
+    found: &impl Members,
     last_minute: Option<&mut LastMinute>,
 ) -> Option<LineOutcome> {
-    let hit = plan
-        .source
-        .is_some_and(|n| matches!(found.get(n), Some(Found::Object)));
     let m = &ctx.mapping;
     if !m.facility.is_empty() && !ctx.facility_value.is_empty() {
-        match found.value(&plan.facility, hit).ok()? {
+        match found.field(FACILITY).ok()? {
             Some(f) if trim(f).eq_ignore_ascii_case(&ctx.facility_value) => {}
             _ => return Some(LineOutcome::Filtered),
         }
     }
-    let source_id = match plan.id.filter(|_| hit).and_then(|n| found.get(n)) {
+    let source_id = match found.field(ID).ok()? {
         None => None,
-        Some(id) => {
-            let id = found.text(id)?;
-            (!id.is_empty()).then(|| id.to_string())
-        }
+        Some(id) => (!id.is_empty()).then(|| id.to_string()),
     };
     // Anything missing or unusable is an error, whose text the tree way writes.
-    let ts = found.value(&plan.timestamp, hit).ok()??;
+    let ts = found.field(TIMESTAMP).ok()??;
     let timestamp_ns = parse_timestamp_in(ts, &ctx.zone, last_minute)?;
-    let host = trim(found.value(&plan.hostname, hit).ok()??);
-    let service = trim(found.value(&plan.service, hit).ok()??);
+    let host = trim(found.field(HOSTNAME).ok()??);
+    let service = trim(found.field(SERVICE).ok()??);
     if host.is_empty() || service.is_empty() {
         return None;
     }
-    let message = found.value(&plan.message, hit).ok()??;
-    let hints = if found.hints {
+    let message = found.field(MESSAGE).ok()??;
+    let hints = if found.hints() {
         let hint = |i: usize| -> Result<Option<String>, ()> {
-            let v = found.value(&plan.hints[i], hit)?;
+            let v = found.field(HINTS + i)?;
             Ok(v.map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_string))
