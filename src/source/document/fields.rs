@@ -88,9 +88,14 @@ impl FieldPlan {
     }
 }
 
-/// What a member at a path end held.
+/// What a member at a path end held. `Copy`, with no string of its own: a `Line` of them
+/// is dropped without looking at each.
+#[derive(Debug, Clone, Copy)]
 enum Found<'a> {
-    Str(Cow<'a, str>),
+    /// A string without escapes, as the line has it.
+    Str(&'a str),
+    /// A string with escapes, unescaped into `Line::escaped` at this index.
+    Escaped(usize),
     Object,
     /// Number, bool, null: the tree way knows how these map.
     Other,
@@ -98,57 +103,184 @@ enum Found<'a> {
 
 /// The members of one line at wanted-path nodes.
 struct Line<'a> {
-    found: [Option<(usize, Found<'a>)>; MAX_FOUND],
+    found: [(usize, Found<'a>); MAX_FOUND],
     count: usize,
     /// Some member sits where a hint field's path ends. Without one, every hint lookup
     /// finds nothing (most shippers send no hints), and none is made.
     hints: bool,
     /// Nodes a member was reached at, to refuse repeats.
     seen: [u64; MAX_NODES / 64],
+    /// The strings with escapes (few lines have any), for `Found::Escaped`.
+    escaped: Vec<String>,
 }
 
 impl<'a> Line<'a> {
     fn new() -> Self {
         Line {
-            found: Default::default(),
+            found: [(usize::MAX, Found::Other); MAX_FOUND],
             count: 0,
             hints: false,
             seen: [0; MAX_NODES / 64],
+            escaped: Vec::new(),
+        }
+    }
+
+    /// Forget the members (a shape that did not fit may have recorded some).
+    fn clear(&mut self) {
+        self.count = 0;
+        self.escaped.clear();
+    }
+
+    /// A string member's value as `Found`: borrowed from the line, or kept in `escaped`.
+    fn string(&mut self, s: Cow<'a, str>) -> Found<'a> {
+        match s {
+            Cow::Borrowed(s) => Found::Str(s),
+            Cow::Owned(s) => {
+                self.escaped.push(s);
+                Found::Escaped(self.escaped.len() - 1)
+            }
         }
     }
 
     /// Record what the member at `node` (where a hint's path ends: `hint`) held; `None`
-    /// past `MAX_FOUND`.
+    /// past `MAX_FOUND`. Inlined: called for every member recorded.
+    #[inline]
     fn push(&mut self, node: usize, value: Found<'a>, hint: bool) -> Option<()> {
-        if self.count == MAX_FOUND {
-            return None;
-        }
-        self.hints |= hint;
-        self.found[self.count] = Some((node, value));
+        let slot = self.found.get_mut(self.count)?;
+        *slot = (node, value);
         self.count += 1;
+        self.hints |= hint;
         Some(())
     }
 
-    fn get(&self, node: usize) -> Option<&Found<'a>> {
+    fn get(&self, node: usize) -> Option<Found<'a>> {
         self.found[..self.count]
             .iter()
-            .flatten()
             .find(|(n, _)| *n == node)
-            .map(|(_, f)| f)
+            .map(|&(_, f)| f)
     }
 
-    /// The string a lookup finds: `Ok(None)` when it finds nothing, `Err` when it would find
-    /// something other than a string.
-    fn value(&self, c: &Candidates, hit: bool) -> Result<Option<&str>, ()> {
-        let nodes = if hit { &c.hit } else { &c.bare };
-        for node in nodes.iter().flatten() {
-            match self.get(*node) {
-                None => continue,
-                Some(Found::Str(s)) => return Ok(Some(s)),
-                Some(_) => return Err(()),
-            }
+    /// The text of a string member; `None` for other members.
+    fn text(&self, found: Found<'a>) -> Option<&str> {
+        match found {
+            Found::Str(s) => Some(s),
+            Found::Escaped(i) => self.escaped.get(i).map(String::as_str),
+            Found::Object | Found::Other => None,
         }
-        Ok(None)
+    }
+}
+
+/// The fields `outcome` looks up, by index: these, then the hints in `FieldPlan::hints`
+/// order from `HINTS` on.
+const FACILITY: usize = 0;
+const ID: usize = 1;
+const TIMESTAMP: usize = 2;
+const HOSTNAME: usize = 3;
+const SERVICE: usize = 4;
+const MESSAGE: usize = 5;
+const HINTS: usize = 6;
+const FIELDS: usize = HINTS + 8;
+
+/// A line's members as `outcome` reads them.
+trait Members {
+    /// The string the lookup of field `field` finds: `Ok(None)` when it finds nothing, `Err`
+    /// when it would find something other than a string.
+    fn field(&self, field: usize) -> Result<Option<&str>, ()>;
+
+    /// Some member sits where a hint field's path ends (`Line::hints`).
+    fn hints(&self) -> bool;
+}
+
+/// A walked line's members, looked up as the plan says.
+struct Walked<'l, 'a> {
+    plan: &'l FieldPlan,
+    line: &'l Line<'a>,
+    /// The line is a search hit (its `_source` is an object).
+    hit: bool,
+}
+
+impl<'l, 'a> Walked<'l, 'a> {
+    fn new(plan: &'l FieldPlan, line: &'l Line<'a>) -> Self {
+        let hit = plan
+            .source
+            .is_some_and(|n| matches!(line.get(n), Some(Found::Object)));
+        Walked { plan, line, hit }
+    }
+
+    /// The member the lookup of field `field` finds, with its node: the first candidate
+    /// node there is a member at.
+    fn member(&self, field: usize) -> Option<(usize, Found<'a>)> {
+        let plan = self.plan;
+        let candidates = match field {
+            FACILITY => &plan.facility,
+            ID => {
+                let node = plan.id.filter(|_| self.hit)?;
+                return Some((node, self.line.get(node)?));
+            }
+            TIMESTAMP => &plan.timestamp,
+            HOSTNAME => &plan.hostname,
+            SERVICE => &plan.service,
+            MESSAGE => &plan.message,
+            hint => plan.hints.get(hint.checked_sub(HINTS)?)?,
+        };
+        let nodes = if self.hit {
+            &candidates.hit
+        } else {
+            &candidates.bare
+        };
+        nodes
+            .iter()
+            .flatten()
+            .find_map(|&node| Some((node, self.line.get(node)?)))
+    }
+}
+
+impl Members for Walked<'_, '_> {
+    fn field(&self, field: usize) -> Result<Option<&str>, ()> {
+        match self.member(field) {
+            None => Ok(None),
+            Some((_, found)) => self.line.text(found).map(Some).ok_or(()),
+        }
+    }
+
+    fn hints(&self) -> bool {
+        self.line.hints
+    }
+}
+
+/// Where the lookup of a field lands in every line of a shape (`Shape::picks`): the lines a
+/// shape reads have members at the same nodes, of the same kinds, as the line it was
+/// learned from; only the strings differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    Nothing,
+    NotString,
+    /// The string of the shape's `k`th recorded string slot (`Line::found[k]`).
+    Slot(usize),
+}
+
+/// A line read by a shape: its strings in slot order (`Shape::read`), with the shape's
+/// picks and hint flag.
+struct Shaped<'l, 'a> {
+    picks: &'l [Pick; FIELDS],
+    hints: bool,
+    line: &'l Line<'a>,
+}
+
+impl Members for Shaped<'_, '_> {
+    fn field(&self, field: usize) -> Result<Option<&str>, ()> {
+        match self.picks.get(field) {
+            None | Some(Pick::Nothing) => Ok(None),
+            Some(Pick::NotString) => Err(()),
+            Some(&Pick::Slot(k)) => match self.line.found[..self.line.count].get(k) {
+                Some(&(_, found)) => self.line.text(found).map(Some).ok_or(()),
+                None => Err(()),
+            },
+        }
+    }
+
+    fn hints(&self) -> bool {
+        self.hints
     }
 }
 
@@ -163,22 +295,24 @@ pub(super) fn map_line(
 ) -> Option<LineOutcome> {
     let trie = &ctx.sparse.wanted;
     let mut found = Line::new();
-    let known = shapes
-        .as_deref_mut()
-        .is_some_and(|shapes| shapes.read(line, trie, &mut found));
-    if !known {
-        found = Line::new();
-        members(trie, plan.source, line, &mut found)?;
-        if let Some(shapes) = shapes.as_deref_mut() {
-            shapes.missed(line, trie, plan.source);
+    if let Some(shapes) = shapes.as_deref_mut() {
+        if shapes.read(line, trie, &mut found) {
+            let (picks, hints, last_minute) = shapes.newest();
+            let shaped = Shaped {
+                picks,
+                hints,
+                line: &found,
+            };
+            return outcome(ctx, &shaped, Some(last_minute));
         }
+        found = Line::new();
     }
-    outcome(
-        ctx,
-        plan,
-        &found,
-        shapes.map(|shapes| &mut shapes.last_minute),
-    )
+    members(trie, plan.source, line, &mut found)?;
+    let walked = Walked::new(plan, &found);
+    if let Some(shapes) = shapes.as_deref_mut() {
+        shapes.missed(line, trie, &walked);
+    }
+    outcome(ctx, &walked, shapes.map(|shapes| &mut shapes.last_minute))
 }
 
 /// The members of `line` at wanted-path nodes, into an empty `found`; `None` when the line
@@ -200,37 +334,32 @@ fn members<'a>(
 /// `last_minute`: the reader's, when there is one.
 fn outcome(
     ctx: &DocumentContext,
-    plan: &FieldPlan,
-    found: &Line,
+    found: &impl Members,
     last_minute: Option<&mut LastMinute>,
 ) -> Option<LineOutcome> {
-    let hit = plan
-        .source
-        .is_some_and(|n| matches!(found.get(n), Some(Found::Object)));
     let m = &ctx.mapping;
     if !m.facility.is_empty() && !ctx.facility_value.is_empty() {
-        match found.value(&plan.facility, hit).ok()? {
+        match found.field(FACILITY).ok()? {
             Some(f) if trim(f).eq_ignore_ascii_case(&ctx.facility_value) => {}
             _ => return Some(LineOutcome::Filtered),
         }
     }
-    let source_id = match plan.id.filter(|_| hit).and_then(|n| found.get(n)) {
+    let source_id = match found.field(ID).ok()? {
         None => None,
-        Some(Found::Str(id)) => (!id.is_empty()).then(|| id.to_string()),
-        Some(_) => return None,
+        Some(id) => (!id.is_empty()).then(|| id.to_string()),
     };
     // Anything missing or unusable is an error, whose text the tree way writes.
-    let ts = found.value(&plan.timestamp, hit).ok()??;
+    let ts = found.field(TIMESTAMP).ok()??;
     let timestamp_ns = parse_timestamp_in(ts, &ctx.zone, last_minute)?;
-    let host = trim(found.value(&plan.hostname, hit).ok()??);
-    let service = trim(found.value(&plan.service, hit).ok()??);
+    let host = trim(found.field(HOSTNAME).ok()??);
+    let service = trim(found.field(SERVICE).ok()??);
     if host.is_empty() || service.is_empty() {
         return None;
     }
-    let message = found.value(&plan.message, hit).ok()??;
-    let hints = if found.hints {
+    let message = found.field(MESSAGE).ok()??;
+    let hints = if found.hints() {
         let hint = |i: usize| -> Result<Option<String>, ()> {
-            let v = found.value(&plan.hints[i], hit)?;
+            let v = found.field(HINTS + i)?;
             Ok(v.map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_string))
@@ -302,7 +431,7 @@ fn object<'a>(
                     }
                     b'"' => {
                         s.pos += 1;
-                        Found::Str(s.string()?)
+                        line.string(s.string()?)
                     }
                     // Lookups see through one-element arrays: the tree way.
                     b'[' => return None,

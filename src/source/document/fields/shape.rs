@@ -13,10 +13,18 @@
 //! only where the walk reads strings and objects at wanted paths (no arrays, no numbers or
 //! objects at path ends): there a shape needs no other kind of value. Any line that does
 //! not fit a known shape byte for byte goes the walk's way.
+//!
+//! So the members are at the same nodes, of the same kinds, in every line a shape reads,
+//! and each field's lookup (`fields::Walked`) lands on the same one: a shape works the
+//! lookups out once, on the line it is learned from (`Pick`), and a read only records the
+//! strings, in slot order.
 
-use super::{Found, Line, Scanner};
+use super::{Found, Line, Members, Pick, Scanner, Walked, FIELDS};
 use crate::source::document::sparse::PathTrie;
 use crate::source::document::LastMinute;
+
+/// Picks of no shape: every field missing.
+const NO_PICKS: [Pick; FIELDS] = [Pick::Nothing; FIELDS];
 
 /// Shapes kept per reader. Streams mix a few (lines with and without a `procid`, two
 /// shipper versions); a known shape that fails costs one short comparison.
@@ -48,11 +56,11 @@ struct Shape {
     /// Each slot with the end (in `text`) of the literal text before it; the text after
     /// the last slot is the line's tail.
     slots: Vec<(usize, Slot)>,
-    /// Nodes whose member is an object the walk records (`_source`, or a path end that is
-    /// also entered).
-    objects: Vec<usize>,
     /// Some recorded node ends a hint field's path (`Line::hints`).
     hints: bool,
+    /// Where each field's lookup lands, worked out once on the line the shape was learned
+    /// from (`Walked`), instead of per line.
+    picks: [Pick; FIELDS],
 }
 
 /// The shapes one reader has learned, most recently fitting first; and the minute of the
@@ -85,13 +93,21 @@ impl Shapes {
         true
     }
 
-    /// `line`, which the walk read, fit no shape: learn its shape now and then.
-    pub(super) fn missed(&mut self, line: &str, trie: &PathTrie, source: Option<usize>) {
+    /// The shape that read the last line (`read` puts it first), with the reader's
+    /// `LastMinute`.
+    pub(super) fn newest(&mut self) -> (&[Pick; FIELDS], bool, &mut LastMinute) {
+        let picks = self.known.first().map_or(&NO_PICKS, |shape| &shape.picks);
+        let hints = self.known.first().is_some_and(|shape| shape.hints);
+        (picks, hints, &mut self.last_minute)
+    }
+
+    /// `line`, which the walk read (`walked`), fit no shape: learn its shape now and then.
+    pub(super) fn missed(&mut self, line: &str, trie: &PathTrie, walked: &Walked) {
         self.misses = self.misses.wrapping_add(1);
         if self.misses % LEARN_EVERY != 1 {
             return;
         }
-        if let Some(shape) = Shape::learn(line, trie, source) {
+        if let Some(shape) = Shape::learn(line, trie, walked) {
             self.known.truncate(MAX_SHAPES - 1);
             self.known.insert(0, shape);
         }
@@ -122,8 +138,7 @@ impl Shapes {
 impl Shape {
     fn read<'a>(&self, line: &'a str, trie: &PathTrie, found: &mut Line<'a>) -> Option<()> {
         let mut s = Scanner::new(line, trie);
-        found.count = 0;
-        found.hints = self.hints;
+        found.clear();
         let mut from = 0;
         for &(end, slot) in &self.slots {
             s.literal(&self.text[from..end])?;
@@ -132,7 +147,8 @@ impl Shape {
                 Slot::Read(node) => {
                     let value = s.string()?;
                     if let Some(node) = node {
-                        found.push(node, Found::Str(value), false)?;
+                        let value = found.string(value);
+                        found.push(node, value, false)?;
                     }
                 }
                 Slot::Skip => s.skip_string()?,
@@ -143,23 +159,20 @@ impl Shape {
         if s.peek().is_some() {
             return None;
         }
-        for &node in &self.objects {
-            found.push(node, Found::Object, false)?;
-        }
         Some(())
     }
 
     /// The shape of `line` as `fields::object` walks it; `None` where the line has something
     /// a shape does not cover (then it is never learned, and such lines always walk).
-    fn learn(line: &str, trie: &PathTrie, source: Option<usize>) -> Option<Shape> {
+    fn learn(line: &str, trie: &PathTrie, walked: &Walked) -> Option<Shape> {
         let mut l = Learner {
             trie,
-            source,
+            source: walked.plan.source,
             shape: Shape {
                 text: Vec::new(),
                 slots: Vec::new(),
-                objects: Vec::new(),
                 hints: false,
+                picks: NO_PICKS,
             },
             from: 0,
             depth: 0,
@@ -172,7 +185,28 @@ impl Shape {
             return None;
         }
         l.shape.text.extend_from_slice(s.since(l.from));
-        Some(l.shape)
+        let mut shape = l.shape;
+        // The `k`th recorded string slot's member is `Line::found[k]` after a `read`.
+        let recorded: Vec<usize> = (shape.slots.iter())
+            .filter_map(|&(_, slot)| match slot {
+                Slot::Read(node) => node,
+                Slot::Skip | Slot::Number => None,
+            })
+            .collect();
+        for (field, pick) in shape.picks.iter_mut().enumerate() {
+            *pick = match walked.member(field) {
+                None => Pick::Nothing,
+                Some((node, Found::Str(_) | Found::Escaped(_))) => {
+                    Pick::Slot(recorded.iter().position(|&n| n == node)?)
+                }
+                Some((_, Found::Object | Found::Other)) => Pick::NotString,
+            };
+        }
+        // The walk's hint flag, which `read` no longer derives from what it records.
+        if shape.hints != walked.hints() {
+            return None;
+        }
+        Some(shape)
     }
 }
 
@@ -232,9 +266,6 @@ impl Learner<'_> {
             b'{' => {
                 s.pos += 1;
                 self.object(s, Some(self.trie.inside(node)?))?;
-                if recorded {
-                    self.shape.objects.push(node);
-                }
             }
             _ => return None,
         }

@@ -102,6 +102,36 @@ fn plain_documents_are_read_without_a_tree() {
     }
 }
 
+/// Strings with escapes, several on a line, are read the tree-less way, walked and by a
+/// learned shape alike (`Found::Escaped`), and map as the tree maps them.
+#[test]
+fn escaped_strings_are_read_without_a_tree() {
+    let ctx = DocumentContext::new(&OpenSearchConfig::default()).unwrap();
+    let plan = ctx.sparse.fields.as_ref().unwrap();
+    let line = |id: &str, host: &str, app: &str, message: &str| {
+        format!(
+            r#"{{"_id":"{id}","_source":{{"@timestamp":"2025-03-01T00:00:00Z","host":{{"name":"{host}"}},"log":{{"syslog":{{"appname":"{app}","facility":{{"name":"mail"}}}}}},"message":"{message}"}}}}"#
+        )
+    };
+    let plain = line("x1", "mx", "exim", "m");
+    let escaped = [
+        line(r"x\u0031", r"m\u0078", "exim", r#"a\"b\\c"#),
+        line("x1", r"\tmx", r"ex\/im", r"m\r\n"),
+        line(r#"\""#, "mx", r"\u00e9xim", r"\ud83d\ude00 and \u00e9"),
+    ];
+    for escaped in &escaped {
+        let mut shapes = Shapes::default();
+        let first = map_line(&ctx, plan, &plain, Some(&mut shapes));
+        assert_eq!(first, Some(ctx.map_line_tree(&plain)));
+        assert!(shape_reads(&ctx, &mut shapes, escaped), "{escaped}");
+        let tree = ctx.map_line_tree(escaped);
+        assert!(matches!(tree, LineOutcome::Record(_)), "{tree:?}");
+        let shaped = map_line(&ctx, plan, escaped, Some(&mut shapes));
+        assert_eq!(shaped.as_ref(), Some(&tree), "{escaped}");
+        assert_eq!(fast(&ctx, escaped).as_ref(), Some(&tree), "{escaped}");
+    }
+}
+
 #[test]
 fn lines_the_search_could_read_otherwise_are_left_to_the_tree() {
     let ctx = DocumentContext::new(&OpenSearchConfig {
