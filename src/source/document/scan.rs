@@ -384,10 +384,22 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     /// Skip a string whose `"` is consumed, checking escapes as serde_json's `ignore_str`
-    /// does (any four hex digits after `\u`).
+    /// does (any four hex digits after `\u`). Inlined as `string` is: most strings end at
+    /// the first special byte; the rest is out of line.
+    #[inline]
     pub(super) fn skip_string(&mut self) -> Option<()> {
+        self.pos = find_special(self.b, self.pos);
+        if self.peek()? == b'"' {
+            self.pos += 1;
+            return Some(());
+        }
+        self.skip_string_rest()
+    }
+
+    /// `skip_string` from its first special byte on.
+    #[inline(never)]
+    fn skip_string_rest(&mut self) -> Option<()> {
         loop {
-            self.pos = find_special(self.b, self.pos);
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
@@ -407,6 +419,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 _ => return None,
             }
+            self.pos = find_special(self.b, self.pos);
         }
     }
 

@@ -345,3 +345,11 @@ proptest! {
         check(&line)?;
     }
 }
+
+proptest! {
+    /// The quick `trim_line_end` trims as `trim_end_matches(['\n', '\r'])` does.
+    #[test]
+    fn quick_line_end_trim_is_trim_end_matches(s in "[a \r\n\u{2028}é]{0,6}") {
+        prop_assert_eq!(super::trim_line_end(&s), s.trim_end_matches(['\n', '\r']));
+    }
+}
