@@ -13,6 +13,8 @@
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
+use crate::record::LogRecord;
+
 const NS: i64 = 1_000_000_000;
 const MS: i64 = 1_000_000;
 const US: i64 = 1_000;
@@ -64,6 +66,19 @@ pub struct GenLine {
     pub service: &'static str,
     pub pid: u32,
     pub message: String,
+}
+
+impl GenLine {
+    /// The line as a source would deliver it (for feeding the store directly).
+    pub fn to_record(&self) -> LogRecord {
+        LogRecord {
+            timestamp_ns: self.timestamp_ns,
+            host: self.host.to_string(),
+            service: self.service.to_string(),
+            message: self.message.clone(),
+            ..LogRecord::default()
+        }
+    }
 }
 
 /// Heap entry: earliest time first, then generation order (stable output).

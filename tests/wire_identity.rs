@@ -119,13 +119,7 @@ fn generated_traffic_encodes_identically() {
     };
     let mut records = Vec::new();
     loadgen::generate(&spec, |l| {
-        records.push(LogRecord {
-            timestamp_ns: l.timestamp_ns,
-            host: l.host.to_string(),
-            service: l.service.to_string(),
-            message: l.message.clone(),
-            ..LogRecord::default()
-        });
+        records.push(l.to_record());
         Ok(())
     })
     .unwrap();

@@ -958,7 +958,6 @@ mod tests {
     fn model_output_matches_the_oracle() {
         use crate::correlate::{Correlator, CorrelatorConfig};
         use crate::loadgen::{self, LoadSpec};
-        use crate::record::LogRecord;
         use crate::trace::model::ModelOptions;
 
         let spec = LoadSpec {
@@ -967,13 +966,7 @@ mod tests {
         };
         let mut c = Correlator::new(CorrelatorConfig::default());
         loadgen::generate(&spec, |l| {
-            c.ingest(&LogRecord {
-                timestamp_ns: l.timestamp_ns,
-                host: l.host.to_string(),
-                service: l.service.to_string(),
-                message: l.message.clone(),
-                ..LogRecord::default()
-            });
+            c.ingest(&l.to_record());
             Ok(())
         })
         .unwrap();
