@@ -744,6 +744,59 @@ fn kill_9_at_any_point_then_restart_gives_the_spans_of_an_uninterrupted_run() {
 }
 
 #[test]
+fn a_file_backlog_older_than_the_age_limit_is_read_in_steps_and_released_complete() {
+    // A restart after a long stop, in small: eleven messages 2 s apart, the newest written
+    // 40 s ago, read with an age limit of 12 s. Read at once with the clock at now, every one
+    // would go out incomplete; read a step of log time per round (min(10 rounds, 12 s /
+    // (hold 1 + 2)) = 4 s), each goes out complete once its hold has passed.
+    let wd = Workdir::new();
+    let log = wd.path("mail.log");
+    let backlog = mails("filebacklog", 11, now_ns() - 60 * SEC, 2 * SEC);
+    let mut lines: Vec<_> = backlog.iter().flat_map(Mail::all_lines).collect();
+    lines.sort_by_key(|l| l.ts_ns);
+    let text: String = lines.iter().map(mailgen::Line::syslog).collect();
+    std::fs::write(&log, &text).unwrap();
+    let cfg = wd.config(&file_config(&[&log], &["max_trace_age_seconds: 12"]));
+    let rx = Receiver::start();
+    let mut d = Daemon::start(&wd, &cfg, &rx.endpoint());
+
+    rx.wait_spans(SPANS_PER_MAIL * backlog.len(), &d);
+    d.wait_rounds(1);
+    let spans = rx.spans();
+    assert_exactly_once(&spans, &backlog);
+    let traces = by_trace(spans);
+    for m in &backlog {
+        let root = traces[&ids::hex(&ids::trace_id(&m.message_id))].root();
+        assert_eq!(
+            attr_str(root, "email.incomplete"),
+            None,
+            "{} went out incomplete",
+            m.message_id
+        );
+    }
+    let m = d.metrics();
+    assert_eq!(m["mailtrace_messages_incomplete_total"], 0.0);
+    assert_eq!(m["mailtrace_lines_read_total"], lines.len() as f64);
+    // 20 s of log in steps of about 4 s.
+    assert!(
+        m["mailtrace_rounds_total"] >= 4.0,
+        "{} rounds for the backlog",
+        m["mailtrace_rounds_total"]
+    );
+    let err = d.stderr();
+    assert_eq!(
+        err.matches("catching up with a backlog").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("caught up with the backlog").count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
 fn follows_a_syslog_file_across_appends_rotation_and_restart() {
     let wd = Workdir::new();
     let log = wd.path("mail.log");

@@ -300,10 +300,15 @@ fn max_bytes_bounds_one_poll() {
             break;
         }
         assert!(got.len() <= 10, "{} lines in one poll", got.len());
+        // The budget stopped every poll with more to read but the last ones.
+        if polls < 9 {
+            assert!(!f.read_to_end(), "poll {polls} said it read to the end");
+        }
         polls += 1;
         all.extend(got.into_iter().map(|l| String::from_utf8(l.bytes).unwrap()));
     }
     assert_eq!(polls, 10);
+    assert!(f.read_to_end(), "an empty poll read to the end");
     let want: Vec<String> = (0..100).map(|i| format!("line {i:04}")).collect();
     assert_eq!(all, want);
 

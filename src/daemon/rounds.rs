@@ -35,6 +35,10 @@ const SHUTDOWN_EXPORT_GRACE: Duration = Duration::from_secs(3);
 /// Bytes read from followed files per round at most (memory bound per round).
 const FILE_BYTES_PER_ROUND: usize = 256 << 20;
 
+/// A file round's first poll: enough to see how many bytes a second of log takes, small
+/// enough not to overshoot a catch-up step by much.
+const FILE_FIRST_POLL_BYTES: usize = 4 << 10;
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DaemonError {
@@ -95,6 +99,8 @@ enum Source {
         follower: FileFollower,
         zone: Zone,
         default_host: Option<String>,
+        /// The last round did not stand at now (a backlog), or no round ran yet.
+        catching_up: bool,
     },
 }
 
@@ -151,33 +157,84 @@ impl Source {
                 follower,
                 zone,
                 default_host,
+                catching_up,
             } => {
-                let lines = follower
-                    .poll(FILE_BYTES_PER_ROUND)
-                    .map_err(|e| e.to_string())?;
                 let ctx = SyslogContext {
                     zone: *zone,
                     now_ns: now,
                     year: None,
                     default_host: default_host.clone(),
                 };
-                let mut records = Vec::with_capacity(lines.len());
+                let mut records = Vec::new();
                 let mut skipped = 0;
-                for line in lines {
-                    let text = String::from_utf8_lossy(&line.bytes);
-                    match syslog::parse_line(&text, &ctx) {
-                        Ok(rec) => records.push(rec),
-                        Err(e) => {
-                            skipped += 1;
-                            debug!("line skipped: {e}");
+                // A backlog (a restart after a long stop) is read a catch-up step of log time
+                // per round, as OpenSearch windows are. Files have no time index: polls are
+                // sized by the bytes per log second read so far. Every line polled is
+                // ingested this round, so the offsets saved stay exact.
+                let (mut bytes, mut first, mut newest) = (0usize, None::<i64>, i64::MIN);
+                let mut budget = FILE_FIRST_POLL_BYTES;
+                loop {
+                    let lines = match follower.poll(budget) {
+                        Ok(lines) => lines,
+                        // The lines polled before are past the saved offsets: ingest them;
+                        // the error comes back next round.
+                        Err(e) if bytes > 0 => {
+                            debug!("file poll failed after {bytes} bytes this round: {e}");
+                            break;
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    };
+                    let polled = lines.len();
+                    for line in lines {
+                        bytes += line.bytes.len() + 1;
+                        let text = String::from_utf8_lossy(&line.bytes);
+                        match syslog::parse_line(&text, &ctx) {
+                            Ok(rec) => {
+                                first.get_or_insert(rec.timestamp_ns);
+                                newest = newest.max(rec.timestamp_ns);
+                                records.push(rec);
+                            }
+                            Err(e) => {
+                                skipped += 1;
+                                debug!("line skipped: {e}");
+                            }
                         }
                     }
+                    let left = FILE_BYTES_PER_ROUND.saturating_sub(bytes);
+                    if follower.read_to_end() || polled == 0 || left == 0 {
+                        break;
+                    }
+                    let span = first.map_or(0, |f| newest.saturating_sub(f));
+                    if span >= step_ns {
+                        break;
+                    }
+                    budget = match u128::try_from(span) {
+                        Ok(span) if span > 0 => {
+                            let rest = (step_ns - span as i64) as u128;
+                            usize::try_from(rest * bytes as u128 / span).unwrap_or(usize::MAX)
+                        }
+                        _ => left,
+                    }
+                    .clamp(FILE_FIRST_POLL_BYTES.min(left), left);
                 }
+                // The log time this round stands at, for the store's clock: the newest line
+                // read, and at least a step past the last round's (so quiet stretches of a
+                // backlog pass in steps too). With every file read to its end, a round after a
+                // live one is live, and one that catches up becomes live within a step of
+                // now; a live round stands at now.
+                let at = match (cursor, first) {
+                    (Some(c), _) => newest.max(c.saturating_add(step_ns)),
+                    (None, Some(_)) => newest,
+                    (None, None) => now,
+                };
+                let live =
+                    follower.read_to_end() && (!*catching_up || at >= now.saturating_sub(step_ns));
+                *catching_up = !live;
                 Ok(ReadResult {
                     records,
                     skipped,
-                    new_cursor: Some(now),
-                    behind: false,
+                    new_cursor: Some(if live { now } else { at.min(now) }),
+                    behind: !live,
                 })
             }
         }
@@ -559,6 +616,8 @@ fn build_source(cfg: &Config, state: &PersistedState) -> Result<Source, DaemonEr
                 follower,
                 zone,
                 default_host: (!f.default_host.is_empty()).then(|| f.default_host.clone()),
+                // A start reads what was written while stopped: judged as a backlog.
+                catching_up: true,
             })
         }
         Method::Ssh => Err(DaemonError::Config(

@@ -132,6 +132,8 @@ pub struct FileFollower {
     /// Whether `StartAt` applies at the first poll (no saved history).
     fresh: bool,
     polled: bool,
+    /// The last `poll` read every file to its end (its budget did not stop it).
+    read_to_end: bool,
     read_errors: u64,
     /// Paths whose error was already logged (cleared when the path works again).
     error_logged: HashSet<PathBuf>,
@@ -173,10 +175,17 @@ impl FileFollower {
             start,
             fresh: !offsets.initialized,
             polled: false,
+            read_to_end: true,
             read_errors: 0,
             error_logged: HashSet::new(),
             empty_logged: HashSet::new(),
         })
+    }
+
+    /// Whether the last `poll` read every file to its end: `false` when its byte budget
+    /// stopped it with more to read (a backlog).
+    pub fn read_to_end(&self) -> bool {
+        self.read_to_end
     }
 
     /// Number of read/open/stat failures so far (each failed attempt counts).
@@ -291,11 +300,13 @@ impl FileFollower {
         let mut out = Vec::new();
         let mut budget = max_bytes;
         let mut drop_ids = Vec::new();
+        self.read_to_end = true;
         for (_, path, id) in order {
             let t = self.tracked.get_mut(&id).expect("key exists");
             let closing = t.gone_polls >= 2;
             match read_new(t, &mut budget, out.is_empty(), closing, &mut out) {
                 Ok(at_eof) => {
+                    self.read_to_end &= at_eof;
                     self.error_logged.remove(path.as_path());
                     if closing && at_eof {
                         tracing::debug!(path = %path.display(), "file no longer matched and fully read; dropped");
