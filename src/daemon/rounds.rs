@@ -165,80 +165,107 @@ impl Source {
                     year: None,
                     default_host: default_host.clone(),
                 };
-                let mut records = Vec::new();
-                let mut skipped = 0;
-                // A backlog (a restart after a long stop) is read a catch-up step of log time
-                // per round, as OpenSearch windows are. Files have no time index: polls are
-                // sized by the bytes per log second read so far. Every line polled is
-                // ingested this round, so the offsets saved stay exact.
-                let (mut bytes, mut first, mut newest) = (0usize, None::<i64>, i64::MIN);
-                let mut budget = FILE_FIRST_POLL_BYTES;
-                loop {
-                    let lines = match follower.poll(budget) {
-                        Ok(lines) => lines,
-                        // The lines polled before are past the saved offsets: ingest them;
-                        // the error comes back next round.
-                        Err(e) if bytes > 0 => {
-                            debug!("file poll failed after {bytes} bytes this round: {e}");
-                            break;
-                        }
-                        Err(e) => return Err(e.to_string()),
-                    };
-                    let polled = lines.len();
-                    for line in lines {
-                        bytes += line.bytes.len() + 1;
-                        let text = String::from_utf8_lossy(&line.bytes);
-                        match syslog::parse_line(&text, &ctx) {
-                            Ok(rec) => {
-                                first.get_or_insert(rec.timestamp_ns);
-                                newest = newest.max(rec.timestamp_ns);
-                                records.push(rec);
-                            }
-                            Err(e) => {
-                                skipped += 1;
-                                debug!("line skipped: {e}");
-                            }
-                        }
-                    }
-                    let left = FILE_BYTES_PER_ROUND.saturating_sub(bytes);
-                    if follower.read_to_end() || polled == 0 || left == 0 {
-                        break;
-                    }
-                    let span = first.map_or(0, |f| newest.saturating_sub(f));
-                    if span >= step_ns {
-                        break;
-                    }
-                    budget = match u128::try_from(span) {
-                        Ok(span) if span > 0 => {
-                            let rest = (step_ns - span as i64) as u128;
-                            usize::try_from(rest * bytes as u128 / span).unwrap_or(usize::MAX)
-                        }
-                        _ => left,
-                    }
-                    .clamp(FILE_FIRST_POLL_BYTES.min(left), left);
-                }
+                let polled = poll_files(follower, &ctx, step_ns)?;
                 // The log time this round stands at, for the store's clock: the newest line
                 // read, and at least a step past the last round's (so quiet stretches of a
                 // backlog pass in steps too). With every file read to its end, a round after a
                 // live one is live, and one that catches up becomes live within a step of
                 // now; a live round stands at now.
-                let at = match (cursor, first) {
-                    (Some(c), _) => newest.max(c.saturating_add(step_ns)),
-                    (None, Some(_)) => newest,
-                    (None, None) => now,
-                };
+                let at = polled
+                    .newest
+                    .max(cursor.map(|c| c.saturating_add(step_ns)))
+                    .unwrap_or(now);
                 let live =
                     follower.read_to_end() && (!*catching_up || at >= now.saturating_sub(step_ns));
                 *catching_up = !live;
                 Ok(ReadResult {
-                    records,
-                    skipped,
+                    records: polled.records,
+                    skipped: polled.skipped,
                     new_cursor: Some(if live { now } else { at.min(now) }),
                     behind: !live,
                 })
             }
         }
     }
+}
+
+/// What one round polled from the followed files.
+struct FilePoll {
+    records: Vec<LogRecord>,
+    skipped: u64,
+    /// The newest line's time, when a line was read.
+    newest: Option<i64>,
+}
+
+/// Poll the followed files for one round. A backlog (a restart after a long stop) is read a
+/// catch-up step of log time per round, as OpenSearch windows are. Files have no time index:
+/// polls are sized by the bytes per log second read so far (`next_poll_bytes`). Every line
+/// polled is ingested this round, so the offsets saved stay exact.
+fn poll_files(
+    follower: &mut FileFollower,
+    ctx: &SyslogContext,
+    step_ns: i64,
+) -> Result<FilePoll, String> {
+    let mut out = FilePoll {
+        records: Vec::new(),
+        skipped: 0,
+        newest: None,
+    };
+    let (mut bytes, mut first) = (0usize, None::<i64>);
+    let mut budget = FILE_FIRST_POLL_BYTES;
+    loop {
+        let lines = match follower.poll(budget) {
+            Ok(lines) => lines,
+            // The lines polled before are past the saved offsets: ingest them; the error
+            // comes back next round.
+            Err(e) if bytes > 0 => {
+                debug!("file poll failed after {bytes} bytes this round: {e}");
+                break;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let polled = lines.len();
+        for line in lines {
+            bytes += line.bytes.len() + 1;
+            match syslog::parse_line(&String::from_utf8_lossy(&line.bytes), ctx) {
+                Ok(rec) => {
+                    first.get_or_insert(rec.timestamp_ns);
+                    out.newest = out.newest.max(Some(rec.timestamp_ns));
+                    out.records.push(rec);
+                }
+                Err(e) => {
+                    out.skipped += 1;
+                    debug!("line skipped: {e}");
+                }
+            }
+        }
+        let left = FILE_BYTES_PER_ROUND.saturating_sub(bytes);
+        if follower.read_to_end() || polled == 0 || left == 0 {
+            break;
+        }
+        let span = match (first, out.newest) {
+            (Some(f), Some(n)) => n.saturating_sub(f),
+            _ => 0,
+        };
+        if span >= step_ns {
+            break;
+        }
+        budget = next_poll_bytes(span, bytes, step_ns, left);
+    }
+    Ok(out)
+}
+
+/// The next poll's byte budget: the rest of the step at the bytes per log second read so
+/// far (everything left when the lines read so far span no time), between the first poll's
+/// size and what is `left` of the round's bytes.
+fn next_poll_bytes(span_ns: i64, bytes: usize, step_ns: i64, left: usize) -> usize {
+    let rate_based = match (u128::try_from(span_ns), u128::try_from(step_ns - span_ns)) {
+        (Ok(span), Ok(rest)) if span > 0 => {
+            usize::try_from(rest * bytes as u128 / span).unwrap_or(usize::MAX)
+        }
+        _ => left,
+    };
+    rate_based.clamp(FILE_FIRST_POLL_BYTES.min(left), left)
 }
 
 /// How much log time past its cursor one round reads at most. Rounds that end before now
