@@ -125,9 +125,11 @@ impl<'a> Line<'a> {
         }
     }
 
-    /// Forget the members (a shape that did not fit may have recorded some).
+    /// Forget the members a shape read recorded (one that did not fit may have recorded
+    /// some). A shape read marks no node `seen`, so the line is then as new for a walk.
     fn clear(&mut self) {
         self.count = 0;
+        self.hints = false;
         self.escaped.clear();
     }
 
@@ -305,7 +307,7 @@ pub(super) fn map_line(
             };
             return outcome(ctx, &shaped, Some(last_minute));
         }
-        found = Line::new();
+        found.clear();
     }
     members(trie, plan.source, line, &mut found)?;
     let walked = Walked::new(plan, &found);
