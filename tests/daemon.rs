@@ -572,6 +572,8 @@ fn assert_caught_up_complete(spans: Vec<ReceivedSpan>, backlog: &[Mail], d: &mut
         );
     }
     assert_eq!(d.metric("mailtrace_messages_incomplete_total"), 0.0);
+    // The messages go out while the clock still steps towards now.
+    d.wait_stderr("caught up with the backlog");
     let err = d.stderr();
     for said in ["catching up with a backlog", "caught up with the backlog"] {
         assert_eq!(err.matches(said).count(), 1, "{said:?} in {err}");

@@ -237,6 +237,25 @@ impl Daemon {
         }
     }
 
+    /// Wait until the daemon has logged `text`.
+    pub fn wait_stderr(&mut self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.stderr().contains(text) {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "daemon exited ({st}) before saying {text:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Wait until `n` more rounds completed their read.
     pub fn wait_rounds(&mut self, n: u32) {
         let now = self.metric("mailtrace_rounds_total");
