@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hop_lines::HopLines;
 use crate::parse::{Arrival, Attempt, Mta, NoticeKind, Reject};
 
 /// One email as it travelled: every hop, keyed by its normalized Message-ID.
@@ -52,7 +53,7 @@ pub struct Hop {
     /// Rejections logged with this queue ID (`milter-reject`, `reject: … DATA`).
     pub rejects: Vec<Reject>,
     /// Raw lines of this hop, capped at `lines_cap` per hop (the rest only counted).
-    pub lines: Vec<HopLine>,
+    pub lines: HopLines,
     pub lines_dropped: u32,
     pub first_ns: i64,
     pub last_ns: i64,
@@ -87,7 +88,7 @@ impl Hop {
             attempts: Vec::new(),
             notices: Vec::new(),
             rejects: Vec::new(),
-            lines: Vec::new(),
+            lines: HopLines::default(),
             lines_dropped: 0,
             first_ns,
             last_ns: first_ns,

@@ -3,6 +3,7 @@
 
 mod dedup;
 mod edges;
+mod hop_lines;
 mod hop_key;
 pub mod message;
 mod released;
@@ -10,6 +11,7 @@ mod store;
 
 pub use dedup::Dedup;
 pub use edges::same_host;
+pub use hop_lines::{HopLines, LineView};
 pub use message::*;
 pub use store::{
     Correlator, CorrelatorConfig, CorrelatorStats, ParsedRecord, RejectReport, Retained,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::dedup::Dedup;
 use super::edges::link_hops;
 use super::hop_key::{HopKey, HopMap, KeyRef};
-use super::message::{Hop, HopLine, Message, Notice, NoticeOrigin, TimedAttempt};
+use super::message::{Hop, Message, Notice, NoticeOrigin, TimedAttempt};
 use super::released::Released;
 use super::FastMap;
 use crate::parse::{self, MailEvent, MailLine, Mta, Reject};
@@ -123,12 +123,6 @@ struct PendingMessage {
 struct Orphan {
     hop: Hop,
     last_round: u64,
-}
-
-/// A record's text the caller gave up (`ingest_record`), kept by the hop without a copy.
-struct Taken {
-    service: String,
-    message: String,
 }
 
 /// A record with its parse and its duplicate-filter fingerprint, ready for the store. Both
@@ -271,7 +265,7 @@ impl Correlator {
     /// Parse and file one record. Duplicates and lines outside any queue file are counted.
     pub fn ingest(&mut self, rec: &LogRecord) {
         if let Some(line) = self.admit(rec, parse_for_store(rec)) {
-            self.file(rec, line, None);
+            self.file(rec, line);
         }
     }
 
@@ -283,13 +277,9 @@ impl Correlator {
 
     /// `ingest_owned` for a record parsed elsewhere (`replay` parses on its reading thread).
     pub fn ingest_record(&mut self, parsed: ParsedRecord) {
-        let ParsedRecord { mut rec, line } = parsed;
+        let ParsedRecord { rec, line } = parsed;
         if let Some(line) = self.admit(&rec, line) {
-            let taken = Taken {
-                service: std::mem::take(&mut rec.service),
-                message: std::mem::take(&mut rec.message),
-            };
-            self.file(&rec, line, Some(taken));
+            self.file(&rec, line);
         }
     }
 
@@ -313,12 +303,11 @@ impl Correlator {
     /// File an already parsed line (the parse step is separate so benchmarks and tests can
     /// drive the store directly).
     pub fn ingest_parsed(&mut self, rec: &LogRecord, line: MailLine) {
-        self.file(rec, line, None);
+        self.file(rec, line);
     }
 
-    /// File a parsed line; `taken` is the record's text when the caller gave it up
-    /// (`rec.service` and `rec.message` are then empty), else it is copied from `rec`.
-    fn file(&mut self, rec: &LogRecord, mut line: MailLine, taken: Option<Taken>) {
+    /// File a parsed line (its text is copied into the hop's line buffer).
+    fn file(&mut self, rec: &LogRecord, mut line: MailLine) {
         let Some(queue_id) = line.queue_id.take() else {
             if let MailEvent::Reject(reject) = line.event {
                 self.stats.rejects += 1;
@@ -418,7 +407,7 @@ impl Correlator {
                 &mut orphan.hop
             }
         };
-        apply(hop, rec, taken, line.event, max_lines);
+        apply(hop, rec, line.event, max_lines);
 
         // A bounce notice names a new queue file on this host: remember whose bounce it is.
         if let Some(n) = hop
@@ -698,21 +687,11 @@ fn new_hop(key: KeyRef, mta: Mta, ts: i64) -> Hop {
 }
 
 /// Fold one line into its hop.
-fn apply(hop: &mut Hop, rec: &LogRecord, taken: Option<Taken>, event: MailEvent, max_lines: usize) {
+fn apply(hop: &mut Hop, rec: &LogRecord, event: MailEvent, max_lines: usize) {
     let ts = rec.timestamp_ns;
     hop.first_ns = hop.first_ns.min(ts);
     hop.last_ns = hop.last_ns.max(ts);
-    if hop.lines.len() < max_lines {
-        let (service, text) = match taken {
-            Some(t) => (t.service, t.message),
-            None => (rec.service.clone(), rec.message.clone()),
-        };
-        hop.lines.push(HopLine {
-            timestamp_ns: ts,
-            service,
-            text,
-        });
-    } else {
+    if hop.lines.len() >= max_lines || !hop.lines.push(ts, &rec.service, &rec.message) {
         hop.lines_dropped += 1;
     }
     match event {

@@ -446,7 +446,7 @@ impl<'a> HopContext<'a> {
         let dropped = (hop.lines.len() - kept) as u64 + hop.lines_dropped as u64;
         let mut events = std::mem::take(&mut scratch.events);
         events.clear();
-        events.extend(hop.lines[..kept].iter().map(EventView::Line));
+        events.extend(hop.lines.iter().take(kept).map(EventView::Line));
         events.extend(hop.notices.iter().map(EventView::Notice));
         events.sort_by_key(EventView::time_unix_nano);
 
@@ -724,7 +724,7 @@ fn secs_to_ns(s: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::{HopLine, Notice, NoticeOrigin};
+    use crate::correlate::{Notice, NoticeOrigin};
     use crate::parse::NoticeKind;
     use crate::parse::{Arrival, Attempt, Relay};
     use opentelemetry_proto::tonic::common::v1::any_value;
@@ -817,11 +817,7 @@ mod tests {
             },
         ));
         for i in 0..5 {
-            a.lines.push(HopLine {
-                timestamp_ns: T0 + i * S,
-                service: "postfix/smtp".into(),
-                text: format!("line {i}"),
-            });
+            a.lines.push(T0 + i * S, "postfix/smtp", &format!("line {i}"));
         }
         a.lines_dropped = 2;
 

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 
-use crate::correlate::{HopLine, Notice, NoticeOrigin};
+use crate::correlate::{LineView, Notice, NoticeOrigin};
 use crate::parse::NoticeKind;
 use crate::trace::ids::{self, SpanId, TraceId};
 
@@ -136,7 +136,7 @@ impl std::fmt::Display for Name<'_> {
 /// A span event: a raw log line, or a notice (bounce/DSN) the hop caused.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EventView<'a> {
-    Line(&'a HopLine),
+    Line(LineView<'a>),
     Notice(&'a Notice),
 }
 
@@ -150,14 +150,14 @@ impl<'a> EventView<'a> {
 
     pub fn name(&self) -> &'a str {
         match self {
-            EventView::Line(l) => &l.service,
+            EventView::Line(l) => l.service,
             EventView::Notice(_) => "email.notice",
         }
     }
 
     pub fn attributes(&self) -> impl Iterator<Item = Attr<'a>> {
         let (first, second) = match *self {
-            EventView::Line(l) => (Attr::str("log.line", &l.text), None),
+            EventView::Line(l) => (Attr::str("log.line", l.text), None),
             EventView::Notice(n) => (
                 Attr::str("email.notice_kind", notice_kind_str(n.kind)),
                 Some(Attr::str("email.notice_queue_id", &n.notice_queue_id)),

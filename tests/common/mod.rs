@@ -53,7 +53,8 @@ pub fn sample_message() -> Message {
             timestamp_ns: t,
             service: "postfix/smtpd".into(),
             text: format!("{qid}: client=client[192.0.2.1]"),
-        }],
+        }]
+        .into(),
         lines_dropped: 0,
         first_ns: t,
         last_ns: t + 600_000_000,
