@@ -136,10 +136,7 @@ impl std::fmt::Debug for HopLines {
 
 impl Serialize for HopLines {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.iter()
-                .map(|l| (l.timestamp_ns, l.service, l.text)),
-        )
+        s.collect_seq(self.iter().map(|l| (l.timestamp_ns, l.service, l.text)))
     }
 }
 

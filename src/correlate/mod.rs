@@ -3,13 +3,13 @@
 
 mod dedup;
 mod edges;
-mod hop_lines;
 mod hop_key;
+mod hop_lines;
 pub mod message;
 mod released;
 mod store;
 
-pub use dedup::Dedup;
+pub use dedup::{Dedup, Fingerprint};
 pub use edges::same_host;
 pub use hop_lines::{HopLines, LineView};
 pub use message::*;

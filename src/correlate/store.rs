@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dedup::Dedup;
+use super::dedup::{Dedup, Fingerprint};
 use super::edges::link_hops;
 use super::hop_key::{HopKey, HopMap, KeyRef};
 use super::message::{Hop, Message, Notice, NoticeOrigin, TimedAttempt};
@@ -132,7 +132,7 @@ struct Orphan {
 pub struct ParsedRecord {
     rec: LogRecord,
     /// `None` for noise, which is neither filed nor deduplicated.
-    line: Option<(MailLine, u128)>,
+    line: Option<(MailLine, Fingerprint)>,
 }
 
 impl ParsedRecord {
@@ -148,7 +148,7 @@ impl ParsedRecord {
 
 /// What the store needs of a record besides the record: its parse and, for lines it files,
 /// the duplicate filter's fingerprint (noise is neither filed nor deduplicated).
-fn parse_for_store(rec: &LogRecord) -> Option<(MailLine, u128)> {
+fn parse_for_store(rec: &LogRecord) -> Option<(MailLine, Fingerprint)> {
     parse::parse_record(rec).map(|l| (l, Dedup::fingerprint(rec)))
 }
 
@@ -284,7 +284,11 @@ impl Correlator {
     }
 
     /// Count the line; its parse back when it is neither noise nor a duplicate.
-    fn admit(&mut self, rec: &LogRecord, line: Option<(MailLine, u128)>) -> Option<MailLine> {
+    fn admit(
+        &mut self,
+        rec: &LogRecord,
+        line: Option<(MailLine, Fingerprint)>,
+    ) -> Option<MailLine> {
         self.stats.lines += 1;
         self.watermark_ns = self.watermark_ns.max(rec.timestamp_ns);
         // Noise is not deduplicated: identical `connect from` lines in one second are

@@ -817,7 +817,8 @@ mod tests {
             },
         ));
         for i in 0..5 {
-            a.lines.push(T0 + i * S, "postfix/smtp", &format!("line {i}"));
+            a.lines
+                .push(T0 + i * S, "postfix/smtp", &format!("line {i}"));
         }
         a.lines_dropped = 2;
 
