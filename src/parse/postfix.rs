@@ -330,23 +330,25 @@ fn paren_body(inner: &str) -> &str {
 
 /// `host[addr]:port`, `host[private/dovecot-lmtp]`, `host[2001:db8::1]:25`, `local`, `none`.
 pub fn parse_relay(raw: &str) -> Relay {
-    let mut relay = Relay {
-        raw: raw.to_string(),
-        host: raw.to_string(),
-        addr: None,
-        port: None,
+    let Some(open) = find_byte(raw, b'[') else {
+        return Relay {
+            raw: raw.to_string(),
+            host: raw.to_string(),
+            addr: None,
+            port: None,
+        };
     };
-    if let Some(open) = find_byte(raw, b'[') {
-        let after = &raw[open + 1..];
-        let close = after.rfind(']').unwrap_or(after.len());
-        relay.host = raw[..open].to_string();
-        relay.addr = Some(after[..close].to_string());
-        relay.port = after
+    let after = &raw[open + 1..];
+    let close = after.rfind(']').unwrap_or(after.len());
+    Relay {
+        raw: raw.to_string(),
+        host: raw[..open].to_string(),
+        addr: Some(after[..close].to_string()),
+        port: after
             .get(close + 1..)
             .and_then(|p| p.strip_prefix(':'))
-            .and_then(|p| p.parse().ok());
+            .and_then(|p| p.parse().ok()),
     }
-    relay
 }
 
 fn parse_delays(v: &str) -> Option<[f64; 4]> {
