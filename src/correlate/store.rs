@@ -269,8 +269,7 @@ impl Correlator {
         }
     }
 
-    /// `ingest` for a record the caller is done with: its text and service become the hop's
-    /// raw line without a copy.
+    /// `ingest` for a record the caller is done with.
     pub fn ingest_owned(&mut self, rec: LogRecord) {
         self.ingest_record(ParsedRecord::parse(rec));
     }
