@@ -216,40 +216,49 @@ impl Daemon {
 
     /// Wait until `name` satisfies `ok`; returns its value.
     pub fn wait_metric(&mut self, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let v = self.metric(name);
+        self.poll(name, |d| {
+            let v = d.metric(name);
             if ok(v) {
-                return v;
+                Ok(v)
+            } else {
+                Err(format!("{name} stuck at {v}"))
             }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                panic!(
-                    "daemon exited ({st}) waiting for {name}:\n{}",
-                    self.stderr()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} stuck at {v}; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     /// Wait until the daemon has logged `text`.
     pub fn wait_stderr(&mut self, text: &str) {
+        self.poll(&format!("{text:?}"), |d| {
+            if d.stderr().contains(text) {
+                Ok(())
+            } else {
+                Err(format!("no {text:?} in stderr"))
+            }
+        })
+    }
+
+    /// Call `check` every 50 ms until it gives a value; fails when the daemon exits first or
+    /// `PATIENCE` runs out (with `check`'s last word and the daemon's stderr).
+    fn poll<T>(
+        &mut self,
+        waiting_for: &str,
+        mut check: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> T {
         let deadline = Instant::now() + PATIENCE;
-        while !self.stderr().contains(text) {
+        loop {
+            let why = match check(self) {
+                Ok(v) => return v,
+                Err(why) => why,
+            };
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!(
-                    "daemon exited ({st}) before saying {text:?}:\n{}",
+                    "daemon exited ({st}) waiting for {waiting_for}:\n{}",
                     self.stderr()
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "no {text:?} in stderr:\n{}",
+                "{why}; stderr:\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(50));
