@@ -24,6 +24,46 @@ pub struct LogRecord {
     pub hints: Hints,
 }
 
+/// A record borrowed: all that parsing and the store read of a line. A reader hands one
+/// over straight from the line it decoded, so a line that turns out to be noise, or whose
+/// text the store copies into its hop anyway, is never copied into strings of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub timestamp_ns: i64,
+    pub host: &'a str,
+    pub service: &'a str,
+    pub message: &'a str,
+    pub source_id: Option<&'a str>,
+    pub hints: &'a FieldHints,
+}
+
+impl RecordRef<'_> {
+    /// The record with strings of its own.
+    pub fn to_record(self) -> LogRecord {
+        LogRecord {
+            timestamp_ns: self.timestamp_ns,
+            host: self.host.to_string(),
+            service: self.service.to_string(),
+            message: self.message.to_string(),
+            source_id: self.source_id.map(str::to_string),
+            hints: self.hints.clone().into(),
+        }
+    }
+}
+
+impl<'a> From<&'a LogRecord> for RecordRef<'a> {
+    fn from(r: &'a LogRecord) -> Self {
+        RecordRef {
+            timestamp_ns: r.timestamp_ns,
+            host: &r.host,
+            service: &r.service,
+            message: &r.message,
+            source_id: r.source_id.as_deref(),
+            hints: &r.hints,
+        }
+    }
+}
+
 /// Optional structured fields from the OpenSearch mapping (`queueid`, `queued_as`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct FieldHints {
@@ -139,5 +179,22 @@ mod tests {
         rec.hints.queue_id = None;
         assert_eq!(rec.hints, Hints::default());
         assert!(std::mem::size_of::<LogRecord>() <= 112);
+    }
+
+    /// A record borrowed and owned again is the record, hints and source ID included.
+    #[test]
+    fn a_borrowed_record_owns_back_to_itself() {
+        let mut rec = LogRecord {
+            timestamp_ns: 7,
+            host: "mx1".into(),
+            service: "postfix/smtp".into(),
+            message: "A1: to=<a@b>".into(),
+            source_id: None,
+            hints: Hints::default(),
+        };
+        assert_eq!(RecordRef::from(&rec).to_record(), rec);
+        rec.source_id = Some("doc-1".into());
+        rec.hints.queued_as = Some("B2".into());
+        assert_eq!(RecordRef::from(&rec).to_record(), rec);
     }
 }

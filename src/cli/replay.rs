@@ -26,7 +26,7 @@ use mailtrace::parse::syslog::SyslogContext;
 use mailtrace::parse::time::Zone;
 use mailtrace::source::document::DocumentContext;
 use mailtrace::source::replay::{
-    read_inputs_pipelined, Input, InputFormat, ReadContext, ReadStats,
+    read_inputs_pipelined, Input, InputFormat, Item, ReadContext, ReadStats,
 };
 use mailtrace::trace::model::ModelOptions;
 use mailtrace::trace::request::RequestEncoder;
@@ -110,22 +110,30 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
         .iter()
         .map(|path| Input { path: path.clone() })
         .collect();
-    // Reading, decoding and parsing run on a second thread; correlation, span building and
-    // export here, in input order.
+    // Reading, decoding and parsing run on a second thread where there is a second CPU;
+    // correlation, span building and export here, in input order. On one CPU all of it runs
+    // here, and each record is filed straight from its line.
     read_inputs_pipelined(
         &inputs,
         args.format,
         &ctx,
         &mut stats,
-        ParsedRecord::parse,
-        |rec| {
+        ParsedRecord::parse_borrowed,
+        |item| {
             let engine = &mut engine;
             let model = &engine.model;
-            rounds.advance(rec.timestamp_ns(), &mut engine.correlator, |c, released| {
+            let timestamp_ns = match &item {
+                Item::Prepared(rec) => rec.timestamp_ns(),
+                Item::Borrowed(rec) => rec.timestamp_ns,
+            };
+            rounds.advance(timestamp_ns, &mut engine.correlator, |c, released| {
                 rejects.add(c.take_rejects());
                 sink.export(&released, model, &mut totals)
             })?;
-            engine.correlator.ingest_record(rec);
+            match item {
+                Item::Prepared(rec) => engine.correlator.ingest_record(rec),
+                Item::Borrowed(rec) => engine.correlator.ingest(rec),
+            }
             Ok::<_, anyhow::Error>(())
         },
     )?;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use super::FastSet;
-use crate::record::LogRecord;
+use crate::record::{LogRecord, RecordRef};
 
 /// A line's identity for `Dedup`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,16 +81,17 @@ impl Dedup {
 
     /// The line's identity: the source's own ID when it has one (an OpenSearch `_id` is
     /// unique even for two identical lines), else the line's content.
-    pub fn fingerprint(rec: &LogRecord) -> Fingerprint {
+    pub fn fingerprint<'a>(rec: impl Into<RecordRef<'a>>) -> Fingerprint {
+        let rec = rec.into();
         Fingerprint {
             value: Self::hash(rec),
             timed: rec.source_id.is_none(),
         }
     }
 
-    fn hash(rec: &LogRecord) -> u128 {
+    fn hash(rec: RecordRef) -> u128 {
         let mut h = SipHasher13::new_with_keys(0x6d61_696c, 0x7472_6163);
-        match &rec.source_id {
+        match rec.source_id {
             Some(id) => {
                 h.write_u8(1);
                 h.write(id.as_bytes());
@@ -98,7 +99,7 @@ impl Dedup {
             None => {
                 h.write_u8(0);
                 h.write_i64(rec.timestamp_ns);
-                for part in [&rec.host, &rec.service, &rec.message] {
+                for part in [rec.host, rec.service, rec.message] {
                     h.write_usize(part.len());
                     h.write(part.as_bytes());
                 }

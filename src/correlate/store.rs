@@ -24,7 +24,7 @@ use super::message::{Hop, Message, Notice, NoticeOrigin, TimedAttempt};
 use super::released::Released;
 use super::FastMap;
 use crate::parse::{self, MailEvent, MailLine, Mta, Reject};
-use crate::record::LogRecord;
+use crate::record::{LogRecord, RecordRef};
 use crate::trace::ids::normalize_message_id;
 
 /// Limits and timing of the store.
@@ -130,14 +130,28 @@ struct Orphan {
 /// they always belong to the record.
 #[derive(Debug)]
 pub struct ParsedRecord {
-    rec: LogRecord,
+    pub(super) rec: LogRecord,
     /// `None` for noise, which is neither filed nor deduplicated.
     line: Option<(MailLine, Fingerprint)>,
 }
 
 impl ParsedRecord {
     pub fn parse(rec: LogRecord) -> Self {
-        let line = parse_for_store(&rec);
+        let line = parse_for_store((&rec).into());
+        ParsedRecord { rec, line }
+    }
+
+    /// `parse` of a borrowed record, made owned only as far as the store needs it: a noise
+    /// line, which the store only counts, keeps nothing but its time.
+    pub fn parse_borrowed(rec: RecordRef) -> Self {
+        let line = parse_for_store(rec);
+        let rec = match line {
+            Some(_) => rec.to_record(),
+            None => LogRecord {
+                timestamp_ns: rec.timestamp_ns,
+                ..LogRecord::default()
+            },
+        };
         ParsedRecord { rec, line }
     }
 
@@ -148,7 +162,7 @@ impl ParsedRecord {
 
 /// What the store needs of a record besides the record: its parse and, for lines it files,
 /// the duplicate filter's fingerprint (noise is neither filed nor deduplicated).
-fn parse_for_store(rec: &LogRecord) -> Option<(MailLine, Fingerprint)> {
+fn parse_for_store(rec: RecordRef) -> Option<(MailLine, Fingerprint)> {
     parse::parse_record(rec).map(|l| (l, Dedup::fingerprint(rec)))
 }
 
@@ -263,7 +277,8 @@ impl Correlator {
     }
 
     /// Parse and file one record. Duplicates and lines outside any queue file are counted.
-    pub fn ingest(&mut self, rec: &LogRecord) {
+    pub fn ingest<'a>(&mut self, rec: impl Into<RecordRef<'a>>) {
+        let rec = rec.into();
         if let Some(line) = self.admit(rec, parse_for_store(rec)) {
             self.file(rec, line);
         }
@@ -277,17 +292,14 @@ impl Correlator {
     /// `ingest_owned` for a record parsed elsewhere (`replay` parses on its reading thread).
     pub fn ingest_record(&mut self, parsed: ParsedRecord) {
         let ParsedRecord { rec, line } = parsed;
-        if let Some(line) = self.admit(&rec, line) {
-            self.file(&rec, line);
+        let rec = RecordRef::from(&rec);
+        if let Some(line) = self.admit(rec, line) {
+            self.file(rec, line);
         }
     }
 
     /// Count the line; its parse back when it is neither noise nor a duplicate.
-    fn admit(
-        &mut self,
-        rec: &LogRecord,
-        line: Option<(MailLine, Fingerprint)>,
-    ) -> Option<MailLine> {
+    fn admit(&mut self, rec: RecordRef, line: Option<(MailLine, Fingerprint)>) -> Option<MailLine> {
         self.stats.lines += 1;
         self.watermark_ns = self.watermark_ns.max(rec.timestamp_ns);
         // Noise is not deduplicated: identical `connect from` lines in one second are
@@ -306,17 +318,17 @@ impl Correlator {
     /// File an already parsed line (the parse step is separate so benchmarks and tests can
     /// drive the store directly).
     pub fn ingest_parsed(&mut self, rec: &LogRecord, line: MailLine) {
-        self.file(rec, line);
+        self.file(rec.into(), line);
     }
 
     /// File a parsed line (its text is copied into the hop's line buffer).
-    fn file(&mut self, rec: &LogRecord, mut line: MailLine) {
+    fn file(&mut self, rec: RecordRef, mut line: MailLine) {
         let Some(queue_id) = line.queue_id.take() else {
             if let MailEvent::Reject(reject) = line.event {
                 self.stats.rejects += 1;
                 self.rejects.push(RejectReport {
                     timestamp_ns: rec.timestamp_ns,
-                    host: rec.host.clone(),
+                    host: rec.host.to_string(),
                     reject: *reject,
                 });
             } else {
@@ -325,7 +337,7 @@ impl Correlator {
             return;
         };
         let key = KeyRef {
-            host: &rec.host,
+            host: rec.host,
             queue_id: &queue_id,
         };
 
@@ -690,11 +702,11 @@ fn new_hop(key: KeyRef, mta: Mta, ts: i64) -> Hop {
 }
 
 /// Fold one line into its hop.
-fn apply(hop: &mut Hop, rec: &LogRecord, event: MailEvent, max_lines: usize) {
+fn apply(hop: &mut Hop, rec: RecordRef, event: MailEvent, max_lines: usize) {
     let ts = rec.timestamp_ns;
     hop.first_ns = hop.first_ns.min(ts);
     hop.last_ns = hop.last_ns.max(ts);
-    if hop.lines.len() >= max_lines || !hop.lines.push(ts, &rec.service, &rec.message) {
+    if hop.lines.len() >= max_lines || !hop.lines.push(ts, rec.service, rec.message) {
         hop.lines_dropped += 1;
     }
     match event {

@@ -9,7 +9,7 @@ pub mod time;
 
 pub use event::*;
 
-use crate::record::{FieldHints, LogRecord};
+use crate::record::{FieldHints, RecordRef};
 
 /// Parse a record's message according to its service (`postfix/*` → Postfix, `exim*` → Exim).
 /// `None`: the line is not part of any queue file and not a rejection (connect/disconnect,
@@ -19,8 +19,9 @@ use crate::record::{FieldHints, LogRecord};
 /// `queued_as` (an attempt's next hop), `relay_host`/`relay_ip`/`relay_port`. A line the parser
 /// does not model but whose hint names a queue ID still belongs to that hop (`Other`).
 /// `message_id` hints are left to the correlator.
-pub fn parse_record(rec: &LogRecord) -> Option<MailLine> {
-    let svc = rec.service.as_str();
+pub fn parse_record<'a>(rec: impl Into<RecordRef<'a>>) -> Option<MailLine> {
+    let rec = rec.into();
+    let svc = rec.service;
     let mta = if svc.starts_with("postfix") {
         Mta::Postfix
     } else if svc.starts_with("exim") {
@@ -29,10 +30,10 @@ pub fn parse_record(rec: &LogRecord) -> Option<MailLine> {
         return None;
     };
     let parsed = match mta {
-        Mta::Postfix => postfix::parse(svc, &rec.message),
-        Mta::Exim => exim::parse(&rec.message),
+        Mta::Postfix => postfix::parse(svc, rec.message),
+        Mta::Exim => exim::parse(rec.message),
     };
-    let h = &rec.hints;
+    let h = rec.hints;
     if h.is_empty() {
         return parsed;
     }
@@ -107,6 +108,7 @@ fn apply_relay_hints(a: &mut Attempt, h: &FieldHints) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::LogRecord;
 
     fn rec(service: &str, message: &str) -> LogRecord {
         LogRecord {

@@ -9,7 +9,7 @@
 //! the line. Both go through the same lookup code (`Node`), so they cannot disagree.
 
 use crate::config::{Mapping, OpenSearchConfig, Zone};
-use crate::record::{FieldHints, LogRecord};
+use crate::record::{FieldHints, LogRecord, RecordRef};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -82,13 +82,38 @@ struct SparsePlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Boxing the record would cost an allocation per line for an enum that is matched at once.
 #[allow(clippy::large_enum_variant)]
-pub enum LineOutcome {
-    Record(LogRecord),
+pub enum LineOutcome<R = LogRecord> {
+    Record(R),
     NotJson,
     NotAnObject,
     /// Another facility (the filter is on).
     Filtered,
     Unusable(DocumentError),
+}
+
+impl LineOutcome {
+    /// The outcome with its record borrowed.
+    pub fn borrowed(&self) -> LineOutcome<RecordRef<'_>> {
+        match self {
+            LineOutcome::Record(r) => LineOutcome::Record(r.into()),
+            LineOutcome::NotJson => LineOutcome::NotJson,
+            LineOutcome::NotAnObject => LineOutcome::NotAnObject,
+            LineOutcome::Filtered => LineOutcome::Filtered,
+            LineOutcome::Unusable(e) => LineOutcome::Unusable(e.clone()),
+        }
+    }
+}
+
+impl<R> LineOutcome<R> {
+    pub fn map_record<S>(self, f: impl FnOnce(R) -> S) -> LineOutcome<S> {
+        match self {
+            LineOutcome::Record(r) => LineOutcome::Record(f(r)),
+            LineOutcome::NotJson => LineOutcome::NotJson,
+            LineOutcome::NotAnObject => LineOutcome::NotAnObject,
+            LineOutcome::Filtered => LineOutcome::Filtered,
+            LineOutcome::Unusable(e) => LineOutcome::Unusable(e),
+        }
+    }
 }
 
 impl DocumentContext {
@@ -135,14 +160,34 @@ impl DocumentContext {
     }
 
     fn map_line_in(&self, line: &str, shapes: Option<&mut Shapes>) -> LineOutcome {
-        self.without_tree(line, shapes)
+        let mut own = |o: LineOutcome<RecordRef>| o.map_record(RecordRef::to_record);
+        self.without_tree(line, shapes, &mut own)
             .unwrap_or_else(|| self.map_line_tree(line))
+    }
+
+    /// `map_line_shaped` handing its outcome to `f` with the record borrowed from the line,
+    /// where it can be: a reader that files the record at once then copies no text.
+    pub fn read_line_shaped<T>(
+        &self,
+        line: &str,
+        shapes: &mut Shapes,
+        mut f: impl FnMut(LineOutcome<RecordRef<'_>>) -> T,
+    ) -> T {
+        if let Some(t) = self.without_tree(line, Some(shapes), &mut f) {
+            return t;
+        }
+        f(self.map_line_tree(line).borrowed())
     }
 
     /// The tree-less way (`fields`), where the mapping allows it and the line is plain;
     /// `None`: the tree way decides.
-    fn without_tree(&self, text: &str, shapes: Option<&mut Shapes>) -> Option<LineOutcome> {
-        fields::map_line(self, self.sparse.fields.as_ref()?, text, shapes)
+    fn without_tree<T>(
+        &self,
+        text: &str,
+        shapes: Option<&mut Shapes>,
+        f: &mut impl FnMut(LineOutcome<RecordRef<'_>>) -> T,
+    ) -> Option<T> {
+        fields::map_line(self, self.sparse.fields.as_ref()?, text, shapes, f)
     }
 
     /// `map_line` through a `SparseDoc` (the scanner's, or serde_json's when the scanner
@@ -222,10 +267,11 @@ impl DocumentContext {
         shapes: Option<&mut Shapes>,
     ) -> Result<LogRecord, DocumentError> {
         let text = source.get();
-        let fast = match self.without_tree(text, shapes) {
-            Some(LineOutcome::Record(rec)) => Some(rec),
+        let mut record = |o: LineOutcome<RecordRef>| match o {
+            LineOutcome::Record(rec) => Some(rec.to_record()),
             _ => None,
         };
+        let fast = self.without_tree(text, shapes, &mut record).flatten();
         let mut rec = match fast {
             Some(rec) => rec,
             None => {

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::parse::syslog::{self, SyslogContext};
-use crate::record::LogRecord;
+use crate::record::{LogRecord, RecordRef};
 use crate::source::document::{DocumentContext, LineOutcome, Shapes};
 
 /// How an input file is written.
@@ -104,19 +104,20 @@ pub fn read_input(
     mut sink: impl FnMut(LogRecord),
 ) -> io::Result<()> {
     try_read_input(input, format, ctx, stats, |rec| {
-        sink(rec);
+        sink(rec.to_record());
         Ok::<_, io::Error>(())
     })
 }
 
 /// `read_input` whose sink may fail: the first error stops reading and is returned (an
-/// input error converts into the sink's error type).
+/// input error converts into the sink's error type). The sink gets each record borrowed,
+/// from the line where it can be.
 pub fn try_read_input<E: From<io::Error>>(
     input: &Input,
     format: InputFormat,
     ctx: &ReadContext,
     stats: &mut ReadStats,
-    mut sink: impl FnMut(LogRecord) -> Result<(), E>,
+    mut sink: impl FnMut(RecordRef) -> Result<(), E>,
 ) -> Result<(), E> {
     let reader = input
         .open()
@@ -155,7 +156,7 @@ pub fn try_read_input<E: From<io::Error>>(
             InputFormat::Syslog => match syslog::parse_line(&text, &ctx.syslog) {
                 Ok(rec) => {
                     stats.records += 1;
-                    sink(rec)?;
+                    sink((&rec).into())?;
                 }
                 Err(e) => stats.skip(e.to_string(), &name, line_no),
             },
@@ -164,20 +165,25 @@ pub fn try_read_input<E: From<io::Error>>(
                     stats.skip("empty line".into(), &name, line_no);
                     return Ok(());
                 }
-                match ctx.documents.map_line_shaped(&text, &mut shapes) {
-                    LineOutcome::Record(rec) => {
-                        stats.records += 1;
-                        sink(rec)?;
+                let outcome = |o: LineOutcome<RecordRef>| -> Result<(), E> {
+                    match o {
+                        LineOutcome::Record(rec) => {
+                            stats.records += 1;
+                            sink(rec)?;
+                        }
+                        LineOutcome::NotJson => {
+                            stats.skip("not a JSON document".into(), &name, line_no)
+                        }
+                        LineOutcome::NotAnObject => {
+                            stats.skip("not a JSON object".into(), &name, line_no)
+                        }
+                        LineOutcome::Filtered => stats.filtered += 1,
+                        LineOutcome::Unusable(e) => stats.skip(e.reason(), &name, line_no),
                     }
-                    LineOutcome::NotJson => {
-                        stats.skip("not a JSON document".into(), &name, line_no)
-                    }
-                    LineOutcome::NotAnObject => {
-                        stats.skip("not a JSON object".into(), &name, line_no)
-                    }
-                    LineOutcome::Filtered => stats.filtered += 1,
-                    LineOutcome::Unusable(e) => stats.skip(e.reason(), &name, line_no),
-                }
+                    Ok(())
+                };
+                ctx.documents
+                    .read_line_shaped(&text, &mut shapes, outcome)?;
             }
         }
         Ok(())
@@ -264,6 +270,15 @@ impl From<io::Error> for ReadStop {
     }
 }
 
+/// A record as `read_inputs_pipelined` hands it to its sink.
+pub enum Item<'a, T> {
+    /// Prepared on the reading thread.
+    Prepared(T),
+    /// Read here, in line, and lent straight from its line: there is no other thread to
+    /// prepare it, so it is not made into anything that could be sent to one.
+    Borrowed(RecordRef<'a>),
+}
+
 /// `try_read_input` over `inputs` in order, with reading, decoding and `prepare` (per-record
 /// work that needs nothing of the consumer, such as parsing) on a second thread while `sink`
 /// consumes here: a replay then uses two cores. `sink` sees every record in input order;
@@ -271,14 +286,15 @@ impl From<io::Error> for ReadStop {
 /// `stats` as `try_read_input` counts them.
 ///
 /// With one CPU to run on (a process pinned to one, a one-CPU container) all of it runs
-/// here, in line: a second thread would only add hand-overs and cross-thread frees.
+/// here, in line: a second thread would only add hand-overs and cross-thread frees. The
+/// sink then gets each record borrowed (`Item::Borrowed`), not prepared.
 pub fn read_inputs_pipelined<T: Send, E: From<io::Error>>(
     inputs: &[Input],
     format: InputFormat,
     ctx: &ReadContext,
     stats: &mut ReadStats,
-    prepare: impl Fn(LogRecord) -> T + Sync,
-    sink: impl FnMut(T) -> Result<(), E>,
+    prepare: impl Fn(RecordRef) -> T + Sync,
+    sink: impl FnMut(Item<T>) -> Result<(), E>,
 ) -> Result<(), E> {
     let threaded = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) > 1;
     read_inputs(threaded, inputs, format, ctx, stats, prepare, sink)
@@ -291,12 +307,12 @@ fn read_inputs<T: Send, E: From<io::Error>>(
     format: InputFormat,
     ctx: &ReadContext,
     stats: &mut ReadStats,
-    prepare: impl Fn(LogRecord) -> T + Sync,
-    mut sink: impl FnMut(T) -> Result<(), E>,
+    prepare: impl Fn(RecordRef) -> T + Sync,
+    mut sink: impl FnMut(Item<T>) -> Result<(), E>,
 ) -> Result<(), E> {
     if !threaded {
         for input in inputs {
-            try_read_input(input, format, ctx, stats, |rec| sink(prepare(rec)))?;
+            try_read_input(input, format, ctx, stats, |rec| sink(Item::Borrowed(rec)))?;
         }
         return Ok(());
     }
@@ -330,7 +346,7 @@ fn read_inputs<T: Send, E: From<io::Error>>(
         let mut consumed = Ok(());
         'batches: for batch in rx.iter() {
             for item in batch {
-                if let Err(e) = sink(item) {
+                if let Err(e) = sink(Item::Prepared(item)) {
                     consumed = Err(e);
                     break 'batches;
                 }
@@ -521,12 +537,13 @@ mod tests {
         assert_eq!(counts(a), counts(b));
     }
 
-    /// `read_inputs_pipelined` with records passed as they are, and the counts it made.
-    /// `read_inputs` on two threads, or in line as with one CPU.
+    /// `read_inputs_pipelined` with records made owned, and the counts it made.
+    /// `read_inputs` on two threads, or in line as with one CPU. Every record must come
+    /// prepared on two threads and borrowed in line.
     fn read_piped(
         threaded: bool,
         inputs: &[Input],
-        sink: impl FnMut(LogRecord) -> io::Result<()>,
+        mut sink: impl FnMut(LogRecord) -> io::Result<()>,
     ) -> (io::Result<()>, ReadStats) {
         let mut stats = ReadStats::default();
         let result = read_inputs(
@@ -535,8 +552,17 @@ mod tests {
             InputFormat::Auto,
             &ctx(),
             &mut stats,
-            |r| r,
-            sink,
+            |r: RecordRef| r.to_record(),
+            |item| match item {
+                Item::Prepared(rec) => {
+                    assert!(threaded, "a record prepared in line");
+                    sink(rec)
+                }
+                Item::Borrowed(rec) => {
+                    assert!(!threaded, "a record lent across threads");
+                    sink(rec.to_record())
+                }
+            },
         );
         (result, stats)
     }

@@ -16,7 +16,7 @@ use super::scan::Scanner;
 use super::sparse::{PathTrie, LEAF};
 use super::{parse_timestamp_in, trim, DocumentContext, LastMinute, LineOutcome};
 use crate::config::Mapping;
-use crate::record::{FieldHints, Hints, LogRecord};
+use crate::record::{FieldHints, Hints, RecordRef};
 pub use shape::Shapes;
 
 /// Wanted-path nodes tracked for repeats: beyond this many the plan is not used.
@@ -289,14 +289,19 @@ impl Members for Shaped<'_, '_> {
 /// `map_line` for plain documents; `None`: let the tree way decide. With `shapes`, the
 /// shapes learned from earlier lines are tried first, and this line's shape is learned when
 /// none fits.
-pub(super) fn map_line(
+///
+/// The record goes to `f` borrowed from the line (and from the unescaped copies of its
+/// escaped strings), so reading a line copies no text.
+pub(super) fn map_line<T>(
     ctx: &DocumentContext,
     plan: &FieldPlan,
     line: &str,
     mut shapes: Option<&mut Shapes>,
-) -> Option<LineOutcome> {
+    f: &mut impl FnMut(LineOutcome<RecordRef<'_>>) -> T,
+) -> Option<T> {
     let trie = &ctx.sparse.wanted;
     let mut found = Line::new();
+    let mut hint_store = Hints::default();
     if let Some(shapes) = shapes.as_deref_mut() {
         if shapes.read(line, trie, &mut found) {
             let (picks, hints, last_minute) = shapes.newest();
@@ -305,7 +310,7 @@ pub(super) fn map_line(
                 hints,
                 line: &found,
             };
-            return outcome(ctx, &shaped, Some(last_minute));
+            return outcome(ctx, &shaped, Some(last_minute), &mut hint_store).map(f);
         }
         found.clear();
     }
@@ -314,7 +319,13 @@ pub(super) fn map_line(
     if let Some(shapes) = shapes.as_deref_mut() {
         shapes.missed(line, trie, &walked);
     }
-    outcome(ctx, &walked, shapes.map(|shapes| &mut shapes.last_minute))
+    outcome(
+        ctx,
+        &walked,
+        shapes.map(|shapes| &mut shapes.last_minute),
+        &mut hint_store,
+    )
+    .map(f)
 }
 
 /// The members of `line` at wanted-path nodes, into an empty `found`; `None` when the line
@@ -333,12 +344,14 @@ fn members<'a>(
 }
 
 /// The record (or filter verdict) the members found make; `None`: let the tree way decide.
-/// `last_minute`: the reader's, when there is one.
-fn outcome(
+/// `last_minute`: the reader's, when there is one. The record borrows `found`, and its hints
+/// (seldom any) are kept in `hints`.
+fn outcome<'f>(
     ctx: &DocumentContext,
-    found: &impl Members,
+    found: &'f impl Members,
     last_minute: Option<&mut LastMinute>,
-) -> Option<LineOutcome> {
+    hints: &'f mut Hints,
+) -> Option<LineOutcome<RecordRef<'f>>> {
     let m = &ctx.mapping;
     if !m.facility.is_empty() && !ctx.facility_value.is_empty() {
         match found.field(FACILITY).ok()? {
@@ -348,7 +361,7 @@ fn outcome(
     }
     let source_id = match found.field(ID).ok()? {
         None => None,
-        Some(id) => (!id.is_empty()).then(|| id.to_string()),
+        Some(id) => (!id.is_empty()).then_some(id),
     };
     // Anything missing or unusable is an error, whose text the tree way writes.
     let ts = found.field(TIMESTAMP).ok()??;
@@ -359,7 +372,7 @@ fn outcome(
         return None;
     }
     let message = found.field(MESSAGE).ok()??;
-    let hints = if found.hints() {
+    if found.hints() {
         let hint = |i: usize| -> Result<Option<String>, ()> {
             let v = found.field(HINTS + i)?;
             Ok(v.map(str::trim)
@@ -370,7 +383,7 @@ fn outcome(
             Some(q) => Some(q),
             None => hint(7).ok()?,
         };
-        FieldHints {
+        *hints = FieldHints {
             queue_id,
             queued_as: hint(1).ok()?,
             message_id: hint(2).ok()?,
@@ -379,15 +392,13 @@ fn outcome(
             relay_port: hint(5).ok()?,
             smtp_code: hint(6).ok()?,
         }
-        .into()
-    } else {
-        Hints::default()
-    };
-    Some(LineOutcome::Record(LogRecord {
+        .into();
+    }
+    Some(LineOutcome::Record(RecordRef {
         timestamp_ns,
-        host: host.to_string(),
-        service: service.to_string(),
-        message: trim_line_end(message).to_string(),
+        host,
+        service,
+        message: trim_line_end(message),
         source_id,
         hints,
     }))

@@ -6,8 +6,9 @@ use proptest::strategy::ValueTree;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{map_line, Line, Shapes};
+use super::{FieldPlan, Line, Shapes};
 use crate::config::{Mapping, OpenSearchConfig};
+use crate::record::RecordRef;
 use crate::source::document::scan::tests::{
     document, fixture_line, fixtures, mappings, mutated, proptest_config, scalar,
 };
@@ -28,6 +29,18 @@ fn contexts() -> Vec<DocumentContext> {
         }
     }
     out
+}
+
+/// `fields::map_line` with the record made owned, to compare.
+fn map_line(
+    ctx: &DocumentContext,
+    plan: &FieldPlan,
+    line: &str,
+    shapes: Option<&mut Shapes>,
+) -> Option<LineOutcome> {
+    super::map_line(ctx, plan, line, shapes, &mut |o| {
+        o.map_record(RecordRef::to_record)
+    })
 }
 
 fn fast(ctx: &DocumentContext, line: &str) -> Option<LineOutcome> {
