@@ -510,23 +510,21 @@ impl Correlator {
         let max_age = self.cfg.max_age_ns;
         let watermark = self.watermark_ns;
 
-        let ready: Vec<(String, bool)> = self
+        let grace = self.cfg.next_hop_grace_ns;
+        let done = |p: &PendingMessage| {
+            p.last_round + hold <= round
+                && p.hops.iter().all(|h| h.finished)
+                && !awaits_next_hop(&p.hops, watermark, grace)
+        };
+        let too_old = |p: &PendingMessage| watermark.saturating_sub(p.first_ns) > max_age;
+        // Taken out as they are found: no copy of each Message-ID, no second lookup.
+        let ready: Vec<(String, PendingMessage)> = self
             .messages
-            .iter()
-            .filter_map(|(id, p)| {
-                let quiet = p.last_round + hold <= round;
-                let finished = p.hops.iter().all(|h| h.finished)
-                    && !awaits_next_hop(&p.hops, watermark, self.cfg.next_hop_grace_ns);
-                let too_old = watermark.saturating_sub(p.first_ns) > max_age;
-                match (quiet && finished, too_old) {
-                    (true, _) => Some((id.clone(), false)),
-                    (false, true) => Some((id.clone(), true)),
-                    _ => None,
-                }
-            })
+            .extract_if(|_, p| done(p) || too_old(p))
             .collect();
-        for (id, incomplete) in ready {
-            out.push(self.release(&id, incomplete));
+        for (id, pending) in ready {
+            let incomplete = !done(&pending);
+            out.push(self.release_pending(id, pending, incomplete));
         }
 
         // The count limit: the least recently active go first.
@@ -581,20 +579,34 @@ impl Correlator {
     }
 
     fn release(&mut self, message_id: &str, incomplete: bool) -> Message {
-        let mut pending = self
+        let (message_id, pending) = self
             .messages
-            .remove(message_id)
+            .remove_entry(message_id)
             .expect("released message is pending");
+        self.release_pending(message_id, pending, incomplete)
+    }
+
+    /// `release` of a message already taken out of `messages`.
+    fn release_pending(
+        &mut self,
+        message_id: String,
+        mut pending: PendingMessage,
+        incomplete: bool,
+    ) -> Message {
         for hop in &pending.hops {
-            let key = HopKey {
-                host: hop.host.clone(),
-                queue_id: hop.queue_id.clone(),
+            let key = KeyRef {
+                host: &hop.host,
+                queue_id: &hop.queue_id,
             };
-            if self.live.get(&key).is_some_and(|m| m == message_id) {
-                self.live.remove(&key);
-            }
-            self.recent
-                .insert(key, (message_id.to_string(), self.round));
+            // A hop is live until its message goes: its entry's key and Message-ID move on
+            // to `recent` rather than being copied there.
+            let live = if self.live.get(&key).is_some_and(|m| *m == message_id) {
+                self.live.remove_entry(&key)
+            } else {
+                None
+            };
+            let (key, id) = live.unwrap_or_else(|| (key.to_owned(), message_id.clone()));
+            self.recent.insert(key, (id, self.round));
         }
         // A notice origin recorded before the bounced hop knew its message: fill it now.
         if let Some(origin) = pending.notice_of.as_mut() {
@@ -614,7 +626,7 @@ impl Correlator {
             self.stats.messages_incomplete += 1;
         }
         let msg = finish_message(
-            message_id.to_string(),
+            message_id,
             &mut pending.hops,
             incomplete,
             notice_of,
