@@ -469,18 +469,21 @@ impl Correlator {
             self.live.remove(&key);
         }
         let notice_of = self.notices.remove(&key);
-        let round = self.round;
-        let ghosts = &mut self.ghosts;
-        let pending = self
-            .messages
-            .entry(message_id.to_string())
-            .or_insert_with(|| PendingMessage {
+        // Looked up first: the entry API would copy the Message-ID for every hop it binds.
+        if !self.messages.contains_key(message_id) {
+            let pending = PendingMessage {
                 // Re-opened after release: the exported hops come back for linking only.
-                hops: ghosts.take(message_id),
-                last_round: round,
+                hops: self.ghosts.take(message_id),
+                last_round: self.round,
                 first_ns: ts,
                 notice_of: None,
-            });
+            };
+            self.messages.insert(message_id.to_string(), pending);
+        }
+        let pending = self
+            .messages
+            .get_mut(message_id)
+            .expect("pending message was just found or made");
         if pending.notice_of.is_none() {
             pending.notice_of = notice_of;
         }
