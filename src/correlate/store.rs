@@ -628,12 +628,7 @@ impl Correlator {
         if incomplete {
             self.stats.messages_incomplete += 1;
         }
-        let msg = finish_message(
-            message_id,
-            &mut pending.hops,
-            incomplete,
-            notice_of,
-        );
+        let msg = finish_message(message_id, &mut pending.hops, incomplete, notice_of);
         // What late lines need of it, kept for `recent_rounds`.
         self.ghosts
             .remember(&msg, self.round, self.cfg.max_recent_messages);

@@ -166,6 +166,27 @@ fn edge_lines_agree() {
     assert_fast(&long);
 }
 
+/// `same_bytes` is `==`: for every length up to five words, equal slices, and slices that
+/// differ in one byte at any position (the first word, a middle one, the overlapping last),
+/// or differ in length.
+#[test]
+fn same_bytes_is_slice_equality() {
+    for len in 0..=40usize {
+        let a: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        assert!(super::same_bytes(&a, &a.clone()), "{len}");
+        for at in 0..len {
+            let mut b = a.clone();
+            b[at] ^= 0x20;
+            assert!(!super::same_bytes(&a, &b), "{len} {at}");
+            assert!(!super::same_bytes(&b, &a), "{len} {at}");
+        }
+        if len > 0 {
+            assert!(!super::same_bytes(&a, &a[..len - 1]), "{len}");
+            assert!(!super::same_bytes(&a[1..], &a), "{len}");
+        }
+    }
+}
+
 /// What `find_special` must answer: the plain byte loop.
 fn find_special_reference(b: &[u8], from: usize) -> usize {
     (from..b.len())
