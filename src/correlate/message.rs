@@ -45,7 +45,7 @@ pub struct Hop {
     pub size: Option<u64>,
     pub nrcpt: Option<u32>,
     /// Exim arrival details (`<=` line), when this is an Exim hop.
-    pub arrival: Option<Arrival>,
+    pub arrival: Option<Box<Arrival>>,
     /// Delivery attempts in log order.
     pub attempts: Vec<TimedAttempt>,
     /// Notifications this hop caused (`sender non-delivery notification: QID`).

@@ -741,7 +741,7 @@ fn apply(hop: &mut Hop, rec: RecordRef, event: MailEvent, max_lines: usize) {
             hop.sender = Some(a.sender.clone());
             hop.size = a.size.or(hop.size);
             hop.client = a.client.clone().or(hop.client.take());
-            hop.arrival = Some(*a);
+            hop.arrival = Some(a);
         }
         MailEvent::Attempt(attempt) => hop.attempts.push(TimedAttempt {
             timestamp_ns: ts,

@@ -868,14 +868,14 @@ mod tests {
             T0 + 59 * S,
             T0 + 63 * S,
         );
-        c.arrival = Some(Arrival {
+        c.arrival = Some(Box::new(Arrival {
             sender: "alice@example.test".into(),
             client: Some("(mx-a) [10.0.0.1]".into()),
             size: Some(1300),
             message_id: Some(MID.into()),
             recipients: vec!["c@example.org".into()],
             receive_time_s: Some(0.5),
-        });
+        }));
         c.attempts.push(attempt(
             T0 + 62 * S,
             "c@example.org",
