@@ -35,14 +35,29 @@ fn line(qid: Option<&str>, event: MailEvent) -> MailLine {
 }
 
 /// `QID: rest` when the leading token is a queue ID immediately followed by a colon.
+/// The token's end and its byte classes are taken in the same pass (every line's first
+/// token is looked at here).
 fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
     let b = msg.as_bytes();
-    let end = b.iter().take(41).position(|&c| class(c) == 0)?;
+    let first = class(*b.first()?);
+    let (mut all, mut later) = (first, 0u8);
+    let mut end = 1;
+    loop {
+        let k = class(*b.get(end)?);
+        if k == 0 {
+            break;
+        }
+        (all, later) = (all & k, later | k);
+        end += 1;
+        if end > 40 {
+            return None;
+        }
+    }
     if b[end] != b':' {
         return None;
     }
     let tok = &msg[..end];
-    is_queue_id(tok).then(|| (tok, msg[end + 1..].trim_start_matches(' ')))
+    by_classes(tok, first, all, later).then(|| (tok, msg[end + 1..].trim_start_matches(' ')))
 }
 
 // Byte classes of queue-ID tokens: one table lookup per byte instead of three range tests
@@ -80,23 +95,28 @@ fn class(c: u8) -> u8 {
 /// Short IDs: uppercase hex, 6+ chars. Long IDs (`enable_long_queue_ids`, `4jX3T01nHvz1Wjpx`):
 /// 10+ alphanumerics, never a plain or capitalized word (`statistics`, `Warning`).
 pub fn is_queue_id(tok: &str) -> bool {
-    let b = tok.as_bytes();
-    if b.len() < 6 || b.len() > 40 || tok == "NOQUEUE" {
+    let Some((&head, tail)) = tok.as_bytes().split_first() else {
         return false;
-    }
+    };
     // One pass over the token: the classes every byte has (`all`) and the classes some byte
     // after the first has (`later`).
-    let first = class(b[0]);
+    let first = class(head);
     let (mut all, mut later) = (first, 0u8);
-    for &c in &b[1..] {
+    for &c in tail {
         let k = class(c);
-        all &= k;
-        later |= k;
         if k == 0 {
             return false;
         }
+        (all, later) = (all & k, later | k);
     }
-    if first == 0 {
+    by_classes(tok, first, all, later)
+}
+
+/// The queue ID rules, given the byte classes of an alphanumeric token: its first byte's,
+/// those every byte has, those some later byte has.
+fn by_classes(tok: &str, first: u8, all: u8, later: u8) -> bool {
+    let b = tok.as_bytes();
+    if first == 0 || b.len() < 6 || b.len() > 40 || tok == "NOQUEUE" {
         return false;
     }
     let hex = all & HEX != 0;
@@ -571,6 +591,21 @@ mod tests {
                         && b.iter().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
                         && b[1..].iter().any(|c| !c.is_ascii_lowercase())));
             prop_assert_eq!(is_queue_id(&tok), rules, "{}", tok);
+        }
+
+        /// A line's leading queue ID is found as the token before the first byte that is no
+        /// ASCII alphanumeric, when that byte is a colon and the token a queue ID.
+        #[test]
+        fn leading_queue_ids_by_the_rules(
+            tok in "[A-Za-z0-9]{0,42}|[A-F0-9]{5,12}|[0-9A-F][a-zG-Z]{5,10}|[a-z]{1,3}[A-Za-z0-9é]{6,12}",
+            sep in "[: ,é]?",
+            rest in "[ ]{0,2}[a-z=<>@.]{0,12}",
+        ) {
+            let msg = format!("{tok}{sep}{rest}");
+            let end = msg.bytes().position(|c| !c.is_ascii_alphanumeric()).unwrap_or(msg.len());
+            let expected = (msg[end..].starts_with(':') && is_queue_id(&msg[..end]))
+                .then(|| (&msg[..end], msg[end + 1..].trim_start_matches(' ')));
+            prop_assert_eq!(split_queue_id(&msg), expected, "{}", msg);
         }
     }
 
