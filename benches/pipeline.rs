@@ -4,7 +4,8 @@
 //!   cargo bench --bench pipeline -- STAGE FILE [ndjson|syslog]
 //!
 //! Stages, each including the ones before it:
-//! - `decode`: lines → `LogRecord` (ndjson documents through the default mapping, or syslog);
+//! - `decode`: lines → records, lent from the line as `replay` on one core takes them
+//!   (ndjson documents through the default mapping, or syslog);
 //! - `parse`: + `parse::parse_record`;
 //! - `correlate`: + the correlator in log-time rounds, as `replay` streams (messages dropped);
 //! - `otlp`: + requests encoded straight from the messages (what `replay --discard` does);
@@ -22,7 +23,7 @@ use mailtrace::correlate::{Correlator, CorrelatorConfig};
 use mailtrace::engine::{requests_for, LogRounds, DEFAULT_SPANS_PER_REQUEST};
 use mailtrace::parse::{parse_record, syslog::SyslogContext};
 use mailtrace::source::document::DocumentContext;
-use mailtrace::source::replay::{read_input, Input, InputFormat, ReadContext, ReadStats};
+use mailtrace::source::replay::{try_read_input, Input, InputFormat, ReadContext, ReadStats};
 use mailtrace::trace::model::ModelOptions;
 use mailtrace::trace::request::RequestEncoder;
 
@@ -86,16 +87,19 @@ fn main() {
     let input = Input { path: file };
     let mut stats = ReadStats::default();
     let (cpu0, wall0) = (thread_cpu_ns(), Instant::now());
-    read_input(&input, format, &ctx, &mut stats, |rec| match stage {
-        "decode" => {}
-        "parse" => parsed += u64::from(parse_record(&rec).is_some()),
-        _ => {
-            let _ = rounds.advance(rec.timestamp_ns, &mut correlator, |_, released| {
-                encode(released);
-                Ok::<_, ()>(())
-            });
-            correlator.ingest(&rec);
+    try_read_input(&input, format, &ctx, &mut stats, |rec| {
+        match stage {
+            "decode" => {}
+            "parse" => parsed += u64::from(parse_record(rec).is_some()),
+            _ => {
+                let _ = rounds.advance(rec.timestamp_ns, &mut correlator, |_, released| {
+                    encode(released);
+                    Ok::<_, ()>(())
+                });
+                correlator.ingest(rec);
+            }
         }
+        Ok::<_, std::io::Error>(())
     })
     .expect("read the input");
     if matches!(stage, "correlate" | "otlp" | "otlp-prost") {
