@@ -284,9 +284,10 @@ fn parse_attempt(r: &str) -> MailEvent {
         }
     };
     for f in split_ascii(fields, b',').map(str::trim_start) {
-        let Some((k, v)) = f.split_once('=') else {
+        let Some(eq) = find_byte(f, b'=') else {
             continue;
         };
+        let (k, v) = (&f[..eq], &f[eq + 1..]);
         match k {
             "orig_to" => a.orig_to = Some(strip_angle(v).to_string()),
             "relay" => a.relay = Some(parse_relay(v)),
@@ -359,7 +360,7 @@ pub fn parse_relay(raw: &str) -> Relay {
         };
     };
     let after = &raw[open + 1..];
-    let close = after.rfind(']').unwrap_or(after.len());
+    let close = after.bytes().rposition(|b| b == b']').unwrap_or(after.len());
     Relay {
         raw: raw.to_string(),
         host: raw[..open].to_string(),
@@ -431,7 +432,8 @@ pub fn next_hop_id(reply: &str) -> Option<String> {
 fn id_token(s: &str) -> Option<String> {
     let s = s.trim_start().trim_start_matches('<');
     let end = s
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .bytes()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
         .unwrap_or(s.len());
     let tok = s[..end].trim_end_matches('.');
     (!tok.is_empty()).then(|| tok.to_string())
