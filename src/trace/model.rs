@@ -652,16 +652,17 @@ fn group_attempts(attempts: &[TimedAttempt]) -> Vec<Vec<&TimedAttempt>> {
     for a in attempts.iter().filter(|a| !a.exported_before) {
         let same = |g: &&mut Vec<&TimedAttempt>| {
             let f = &g[0];
+            // Numbers first: strings are compared only for attempts these cannot tell apart.
             f.timestamp_ns == a.timestamp_ns
-                && f.attempt.relay == a.attempt.relay
                 && f.attempt.status == a.attempt.status
-                && f.attempt.dsn == a.attempt.dsn
-                && f.attempt.reply == a.attempt.reply
-                && f.attempt.next_queue_id == a.attempt.next_queue_id
                 // One transaction logs the same delays for all its recipients; separate
                 // local deliveries in the same second do not.
                 && f.attempt.delay_s == a.attempt.delay_s
                 && f.attempt.delays == a.attempt.delays
+                && f.attempt.next_queue_id == a.attempt.next_queue_id
+                && f.attempt.dsn == a.attempt.dsn
+                && f.attempt.relay == a.attempt.relay
+                && f.attempt.reply == a.attempt.reply
         };
         match groups.iter_mut().find(same) {
             Some(g) => g.push(a),

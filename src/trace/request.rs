@@ -118,7 +118,8 @@ impl RequestEncoder {
         visit_spans(msg, opts, |v| {
             added += 1;
             let i = match last {
-                Some((name, i)) if name == v.service => i,
+                // The same host's spans name it with the same `&str`: no compare of text.
+                Some((name, i)) if std::ptr::eq(name, v.service) || name == v.service => i,
                 _ => {
                     let i = match index.get(v.service) {
                         Some(&i) => i,
