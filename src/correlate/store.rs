@@ -357,72 +357,24 @@ impl Correlator {
             _ => hint,
         };
 
-        if let Some(message_id) = binds_to {
-            self.bind(key, &message_id, line.mta, rec.timestamp_ns);
-        } else if let Some(m) = self.live.get(&key) {
-            let starts_new_file = matches!(line.event, MailEvent::Client { .. })
-                && self
-                    .messages
-                    .get(m)
-                    .and_then(|p| p.hops.iter().find(|h| is_key(h, key)))
-                    .is_some_and(|h| h.finished);
-            if starts_new_file {
-                // Postfix reused the queue ID for a new queue file.
-                self.live.remove(&key);
-            }
-        } else if let Some((m, _)) = self.recent.get(&key).cloned() {
-            // A `client=` for a released hop that already had one starts a new queue file
-            // under a reused queue ID; any other line is a late line of the released hop.
-            let reused = matches!(line.event, MailEvent::Client { .. })
-                && self
-                    .ghosts
-                    .hop(&m, key.host, key.queue_id)
-                    .is_some_and(|g| g.had_client());
-            if reused {
-                self.recent.remove(&key);
-            } else {
-                // A line for a message already released: it goes to the same trace.
-                self.stats.late_lines += 1;
-                self.bind(key, &m, line.mta, rec.timestamp_ns);
-            }
-        }
-
         let round = self.round;
-        let max_lines = self.cfg.max_lines_per_hop;
-        let hop = match self.live.get(&key) {
-            Some(m) => {
-                let pending = self
-                    .messages
-                    .get_mut(m)
-                    .expect("live hop has a pending message");
-                pending.last_round = round;
-                pending
-                    .hops
-                    .iter_mut()
-                    .find(|h| is_key(h, key))
-                    .expect("live hop is in its message")
+        let is_client = matches!(line.event, MailEvent::Client { .. });
+        // The usual line: of a live hop, binding nothing. Its hop is found with one lookup.
+        let usual = match (&binds_to, is_client) {
+            (None, false) => self.live.get(&key),
+            _ => None,
+        };
+        let hop = 'hop: {
+            if let Some(m) = usual {
+                break 'hop live_hop(&mut self.messages, m, key, round);
             }
-            None => {
-                // Looked up first: the entry API would want an owned key for every line.
-                if !self.orphans.contains_key(&key) {
-                    let hop = new_hop(key, line.mta, rec.timestamp_ns);
-                    self.orphans.insert(
-                        key.to_owned(),
-                        Orphan {
-                            hop,
-                            last_round: round,
-                        },
-                    );
-                }
-                let orphan = self
-                    .orphans
-                    .get_mut(&key)
-                    .expect("orphan was just found or made");
-                orphan.last_round = round;
-                &mut orphan.hop
+            self.file_unusual(key, rec, &line, binds_to);
+            match self.live.get(&key) {
+                Some(m) => live_hop(&mut self.messages, m, key, round),
+                None => orphan_hop(&mut self.orphans, key, line.mta, rec.timestamp_ns, round),
             }
         };
-        apply(hop, rec, line.event, max_lines);
+        apply(hop, rec, line.event, self.cfg.max_lines_per_hop);
 
         // A bounce notice names a new queue file on this host: remember whose bounce it is.
         if let Some(n) = hop
@@ -456,6 +408,46 @@ impl Correlator {
         }
         if self.orphans.len() > self.cfg.max_orphans {
             self.evict_oldest_orphan();
+        }
+    }
+
+    /// What a line that binds, or starts a queue file, or has no live hop does before it is
+    /// filed: bind its hop, end a reused queue ID's old life, or take a late line back.
+    fn file_unusual(
+        &mut self,
+        key: KeyRef,
+        rec: RecordRef,
+        line: &MailLine,
+        binds_to: Option<String>,
+    ) {
+        if let Some(message_id) = binds_to {
+            self.bind(key, &message_id, line.mta, rec.timestamp_ns);
+        } else if let Some(m) = self.live.get(&key) {
+            let starts_new_file = matches!(line.event, MailEvent::Client { .. })
+                && self
+                    .messages
+                    .get(m)
+                    .and_then(|p| p.hops.iter().find(|h| is_key(h, key)))
+                    .is_some_and(|h| h.finished);
+            if starts_new_file {
+                // Postfix reused the queue ID for a new queue file.
+                self.live.remove(&key);
+            }
+        } else if let Some((m, _)) = self.recent.get(&key).cloned() {
+            // A `client=` for a released hop that already had one starts a new queue file
+            // under a reused queue ID; any other line is a late line of the released hop.
+            let reused = matches!(line.event, MailEvent::Client { .. })
+                && self
+                    .ghosts
+                    .hop(&m, key.host, key.queue_id)
+                    .is_some_and(|g| g.had_client());
+            if reused {
+                self.recent.remove(&key);
+            } else {
+                // A line for a message already released: it goes to the same trace.
+                self.stats.late_lines += 1;
+                self.bind(key, &m, line.mta, rec.timestamp_ns);
+            }
         }
     }
 
@@ -701,6 +693,48 @@ fn sort_messages(out: &mut [Message]) {
 /// The synthetic Message-ID of a queue file that logged none.
 fn missing_id(key: KeyRef) -> String {
     format!("mailtrace.missing/{}/{}", key.host, key.queue_id)
+}
+
+/// The hop `key` of live message `m`, marked active this round.
+fn live_hop<'s>(
+    messages: &'s mut FastMap<String, PendingMessage>,
+    m: &str,
+    key: KeyRef,
+    round: u64,
+) -> &'s mut Hop {
+    let pending = messages.get_mut(m).expect("live hop has a pending message");
+    pending.last_round = round;
+    pending
+        .hops
+        .iter_mut()
+        .find(|h| is_key(h, key))
+        .expect("live hop is in its message")
+}
+
+/// The orphan hop `key` (made if new), marked active this round.
+fn orphan_hop<'s>(
+    orphans: &'s mut HopMap<Orphan>,
+    key: KeyRef,
+    mta: Mta,
+    ts: i64,
+    round: u64,
+) -> &'s mut Hop {
+    // Looked up first: the entry API would want an owned key for every line.
+    if !orphans.contains_key(&key) {
+        let hop = new_hop(key, mta, ts);
+        orphans.insert(
+            key.to_owned(),
+            Orphan {
+                hop,
+                last_round: round,
+            },
+        );
+    }
+    let orphan = orphans
+        .get_mut(&key)
+        .expect("orphan was just found or made");
+    orphan.last_round = round;
+    &mut orphan.hop
 }
 
 fn is_key(h: &Hop, key: KeyRef) -> bool {

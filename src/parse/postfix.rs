@@ -360,7 +360,10 @@ pub fn parse_relay(raw: &str) -> Relay {
         };
     };
     let after = &raw[open + 1..];
-    let close = after.bytes().rposition(|b| b == b']').unwrap_or(after.len());
+    let close = after
+        .bytes()
+        .rposition(|b| b == b']')
+        .unwrap_or(after.len());
     Relay {
         raw: raw.to_string(),
         host: raw[..open].to_string(),
