@@ -105,6 +105,7 @@ impl LineOutcome {
 }
 
 impl<R> LineOutcome<R> {
+    /// The outcome with `f` applied to its record.
     pub fn map_record<S>(self, f: impl FnOnce(R) -> S) -> LineOutcome<S> {
         match self {
             LineOutcome::Record(r) => LineOutcome::Record(f(r)),
