@@ -118,7 +118,7 @@ pub fn run(config: Option<&Path>, log_level: Option<String>, args: ReplayArgs) -
         args.format,
         &ctx,
         &mut stats,
-        ParsedRecord::parse_borrowed,
+        |rec| ParsedRecord::parse(rec),
         |item| {
             let engine = &mut engine;
             let model = &engine.model;

@@ -136,14 +136,10 @@ pub struct ParsedRecord {
 }
 
 impl ParsedRecord {
-    pub fn parse(rec: LogRecord) -> Self {
-        let line = parse_for_store((&rec).into());
-        ParsedRecord { rec, line }
-    }
-
-    /// `parse` of a borrowed record, made owned only as far as the store needs it: a noise
-    /// line, which the store only counts, keeps nothing but its time.
-    pub fn parse_borrowed(rec: RecordRef) -> Self {
+    /// The record parsed, and made owned only as far as the store needs it: a noise line,
+    /// which the store only counts, keeps nothing but its time.
+    pub fn parse<'a>(rec: impl Into<RecordRef<'a>>) -> Self {
+        let rec = rec.into();
         let line = parse_for_store(rec);
         let rec = match line {
             Some(_) => rec.to_record(),
@@ -284,12 +280,7 @@ impl Correlator {
         }
     }
 
-    /// `ingest` for a record the caller is done with.
-    pub fn ingest_owned(&mut self, rec: LogRecord) {
-        self.ingest_record(ParsedRecord::parse(rec));
-    }
-
-    /// `ingest_owned` for a record parsed elsewhere (`replay` parses on its reading thread).
+    /// `ingest` for a record parsed elsewhere (`replay` parses on its reading thread).
     pub fn ingest_record(&mut self, parsed: ParsedRecord) {
         let ParsedRecord { rec, line } = parsed;
         let rec = RecordRef::from(&rec);

@@ -372,7 +372,7 @@ pub async fn run(
                     state.correlator.begin_read(read_at);
                 }
                 for rec in r.records {
-                    state.correlator.ingest_owned(rec);
+                    state.correlator.ingest(&rec);
                 }
                 if let Some(read_at) = r.new_cursor {
                     // The next window starts `go_back` before this read: older reads'
