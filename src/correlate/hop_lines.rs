@@ -73,20 +73,6 @@ impl HopLines {
         self.lines.is_empty()
     }
 
-    pub fn get(&self, i: usize) -> Option<LineView<'_>> {
-        let start = match i {
-            0 => 0,
-            _ => self.lines.get(i - 1)?.text_end as usize,
-        };
-        let e = self.lines.get(i)?;
-        let (service_end, text_end) = (e.service_end as usize, e.text_end as usize);
-        Some(LineView {
-            timestamp_ns: e.timestamp_ns,
-            service: &self.text[start..service_end],
-            text: &self.text[service_end..text_end],
-        })
-    }
-
     pub fn iter(&self) -> impl ExactSizeIterator<Item = LineView<'_>> + '_ {
         let mut start = 0usize;
         self.lines.iter().map(move |e| {
@@ -160,8 +146,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever lines go in (empty, unicode, long) come back as they went in, by
-        /// `iter` and by `get`, and save as the `Vec<HopLine>` they replace.
+        /// Whatever lines go in (empty, unicode, long) come back as they went in, all and
+        /// one by one, and save as the `Vec<HopLine>` they replace.
         #[test]
         fn lines_come_back_as_kept_and_save_as_before(
             lines in proptest::collection::vec(
@@ -175,9 +161,9 @@ mod tests {
             let back: Vec<HopLine> = kept.iter().map(LineView::to_owned).collect();
             prop_assert_eq!(&back, &lines);
             for (i, l) in lines.iter().enumerate() {
-                prop_assert_eq!(kept.get(i).map(LineView::to_owned), Some(l.clone()));
+                prop_assert_eq!(kept.iter().nth(i).map(LineView::to_owned), Some(l.clone()));
             }
-            prop_assert_eq!(kept.get(lines.len()), None);
+            prop_assert_eq!(kept.iter().nth(lines.len()), None);
             let saved = serde_json::to_string(&kept).unwrap();
             prop_assert_eq!(&saved, &serde_json::to_string(&lines).unwrap());
             prop_assert_eq!(serde_json::from_str::<HopLines>(&saved).unwrap(), kept);
@@ -190,7 +176,7 @@ mod tests {
         let old = r#"[{"timestamp_ns":5,"service":"postfix/smtp","text":"Q1: removed"}]"#;
         let lines: HopLines = serde_json::from_str(old).unwrap();
         assert_eq!(
-            lines.get(0),
+            lines.iter().next(),
             Some(LineView {
                 timestamp_ns: 5,
                 service: "postfix/smtp",
