@@ -38,26 +38,12 @@ fn line(qid: Option<&str>, event: MailEvent) -> MailLine {
 /// The token's end and its byte classes are taken in the same pass (every line's first
 /// token is looked at here).
 fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
-    let b = msg.as_bytes();
-    let first = class(*b.first()?);
-    let (mut all, mut later) = (first, 0u8);
-    let mut end = 1;
-    loop {
-        let k = class(*b.get(end)?);
-        if k == 0 {
-            break;
-        }
-        (all, later) = (all & k, later | k);
-        end += 1;
-        if end > 40 {
-            return None;
-        }
-    }
-    if b[end] != b':' {
+    let (classes, end) = token_classes(msg.as_bytes());
+    if msg.as_bytes().get(end) != Some(&b':') {
         return None;
     }
     let tok = &msg[..end];
-    by_classes(tok, first, all, later).then(|| (tok, msg[end + 1..].trim_start_matches(' ')))
+    by_classes(tok, classes).then(|| (tok, msg[end + 1..].trim_start_matches(' ')))
 }
 
 // Byte classes of queue-ID tokens: one table lookup per byte instead of three range tests
@@ -95,26 +81,42 @@ fn class(c: u8) -> u8 {
 /// Short IDs: uppercase hex, 6+ chars. Long IDs (`enable_long_queue_ids`, `4jX3T01nHvz1Wjpx`):
 /// 10+ alphanumerics, never a plain or capitalized word (`statistics`, `Warning`).
 pub fn is_queue_id(tok: &str) -> bool {
-    let Some((&head, tail)) = tok.as_bytes().split_first() else {
-        return false;
-    };
-    // One pass over the token: the classes every byte has (`all`) and the classes some byte
-    // after the first has (`later`).
-    let first = class(head);
-    let (mut all, mut later) = (first, 0u8);
-    for &c in tail {
-        let k = class(c);
-        if k == 0 {
-            return false;
-        }
-        (all, later) = (all & k, later | k);
-    }
-    by_classes(tok, first, all, later)
+    let (classes, end) = token_classes(tok.as_bytes());
+    end == tok.len() && by_classes(tok, classes)
 }
 
-/// The queue ID rules, given the byte classes of an alphanumeric token: its first byte's,
-/// those every byte has, those some later byte has.
-fn by_classes(tok: &str, first: u8, all: u8, later: u8) -> bool {
+/// A token's byte classes: its first byte's, those every byte has, those some byte after
+/// the first has.
+#[derive(Clone, Copy)]
+struct TokenClasses {
+    first: u8,
+    all: u8,
+    later: u8,
+}
+
+/// The classes of the alphanumeric token `b` starts with, in one pass, and where it ends.
+/// A token longer than any queue ID (40) is not read to its end.
+fn token_classes(b: &[u8]) -> (TokenClasses, usize) {
+    let first = b.first().map_or(0, |&c| class(c));
+    let mut t = TokenClasses {
+        first,
+        all: first,
+        later: 0,
+    };
+    let mut end = usize::from(first != 0);
+    while end <= 40 {
+        let k = b.get(end).map_or(0, |&c| class(c));
+        if k == 0 {
+            break;
+        }
+        (t.all, t.later) = (t.all & k, t.later | k);
+        end += 1;
+    }
+    (t, end)
+}
+
+/// The queue ID rules, given the byte classes of an alphanumeric token.
+fn by_classes(tok: &str, TokenClasses { first, all, later }: TokenClasses) -> bool {
     let b = tok.as_bytes();
     if first == 0 || b.len() < 6 || b.len() > 40 || tok == "NOQUEUE" {
         return false;
