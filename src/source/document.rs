@@ -150,20 +150,16 @@ impl DocumentContext {
     /// One ndjson line (a document or a search hit) to a record, decoding only what the
     /// mapping reaches. Same result as `serde_json::from_str` + `facility_matches` + `map`.
     pub fn map_line(&self, line: &str) -> LineOutcome {
-        self.map_line_in(line, None)
+        let mut own = |o: LineOutcome<RecordRef>| o.map_record(RecordRef::to_record);
+        self.without_tree(line, None, &mut own)
+            .unwrap_or_else(|| self.map_line_tree(line))
     }
 
     /// `map_line` for one reader of a stream of lines: `shapes` holds the document shapes
     /// it has met (`fields::shape`), and a line of a known shape is read by its shape. The
-    /// outcome is the same as `map_line`'s.
+    /// outcome is the same as `map_line`'s. (`read_line_shaped`, with the record owned.)
     pub fn map_line_shaped(&self, line: &str, shapes: &mut Shapes) -> LineOutcome {
-        self.map_line_in(line, Some(shapes))
-    }
-
-    fn map_line_in(&self, line: &str, shapes: Option<&mut Shapes>) -> LineOutcome {
-        let mut own = |o: LineOutcome<RecordRef>| o.map_record(RecordRef::to_record);
-        self.without_tree(line, shapes, &mut own)
-            .unwrap_or_else(|| self.map_line_tree(line))
+        self.read_line_shaped(line, shapes, |o| o.map_record(RecordRef::to_record))
     }
 
     /// `map_line_shaped` handing its outcome to `f` with the record borrowed from the line,
