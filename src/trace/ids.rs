@@ -50,17 +50,22 @@ fn span_id(parts: &[&[u8]]) -> SpanId {
 /// fields (measured: ~1 % of a replay's instructions). SipHash is streaming, so where the
 /// writes split does not change the hash.
 struct Joined {
-    buf: [u8; 256],
+    buf: [u8; 128],
     len: usize,
     h: SipHasher24,
 }
 
 impl Joined {
     fn new() -> Self {
+        Self::resume(SipHasher24::new_with_key(ID_KEY))
+    }
+
+    /// Go on from a hash of earlier bytes.
+    fn resume(h: SipHasher24) -> Self {
         Joined {
-            buf: [0; 256],
+            buf: [0; 128],
             len: 0,
-            h: SipHasher24::new_with_key(ID_KEY),
+            h,
         }
     }
 
@@ -110,31 +115,13 @@ pub struct AttemptIdentity<'a, R: AsRef<str> = String> {
 }
 
 impl<R: AsRef<str>> AttemptIdentity<'_, R> {
-    /// SipHash fed with `tag` and the identity's fields (the same bytes `span_id` would get
-    /// from the joined parts, without building them: this runs for every attempt and stage).
-    fn hasher(&self, tag: &[u8]) -> SipHasher24 {
-        let mut h = Joined::new();
-        h.push(tag);
-        for part in [self.message_id, self.host, self.queue_id] {
-            h.push(&[SEP]);
-            h.push(part.as_bytes());
-        }
-        h.push(&[SEP]);
-        let mut digits = [0u8; 20];
-        h.push(decimal(self.timestamp_ns, &mut digits));
-        h.push(&[SEP]);
-        for (i, r) in self.recipients.iter().enumerate() {
-            if i > 0 {
-                h.push(b",");
-            }
-            h.push(r.as_ref().as_bytes());
-        }
-        h.into_inner()
+    fn hop(&self) -> HopIds {
+        HopIds::new(self.message_id, self.host, self.queue_id)
     }
 
     /// Span ID of the attempt itself.
     pub fn span_id(&self) -> SpanId {
-        finish(self.hasher(b"attempt"))
+        self.hop().attempt(self.timestamp_ns, self.recipients).0
     }
 
     /// Span ID of one delay stage (`before_qmgr`, `queue_time`, …) of this attempt.
@@ -144,7 +131,56 @@ impl<R: AsRef<str>> AttemptIdentity<'_, R> {
 
     /// The stage span IDs of this attempt, hashing the identity once for all of them.
     pub fn stage_ids(&self) -> StageIds {
-        StageIds(self.hasher(b"stage"))
+        self.hop().attempt(self.timestamp_ns, self.recipients).1
+    }
+}
+
+/// Attempt and stage span IDs of one hop. Their identities start with the hop's fields
+/// (`attempt␟<message-id>␟<host>␟<queue-id>␟…`), which are hashed once per hop, not once
+/// per attempt: SipHash is streaming, so a copy of the state after them goes on with each
+/// attempt's own fields.
+#[derive(Debug, Clone)]
+pub struct HopIds {
+    attempt: SipHasher24,
+    stage: SipHasher24,
+}
+
+impl HopIds {
+    pub fn new(message_id: &str, host: &str, queue_id: &str) -> Self {
+        let prefix = |tag: &[u8]| {
+            let mut h = Joined::new();
+            h.push(tag);
+            for part in [message_id, host, queue_id] {
+                h.push(&[SEP]);
+                h.push(part.as_bytes());
+            }
+            h.push(&[SEP]);
+            h.into_inner()
+        };
+        HopIds {
+            attempt: prefix(b"attempt"),
+            stage: prefix(b"stage"),
+        }
+    }
+
+    /// The span ID of the attempt logged at `timestamp_ns` for `recipients`, and its
+    /// stages' IDs.
+    pub fn attempt(&self, timestamp_ns: i64, recipients: &[impl AsRef<str>]) -> (SpanId, StageIds) {
+        let mut digits = [0u8; 20];
+        let time = decimal(timestamp_ns, &mut digits);
+        let rest = |h: SipHasher24| {
+            let mut h = Joined::resume(h);
+            h.push(time);
+            h.push(&[SEP]);
+            for (i, r) in recipients.iter().enumerate() {
+                if i > 0 {
+                    h.push(b",");
+                }
+                h.push(r.as_ref().as_bytes());
+            }
+            h.into_inner()
+        };
+        (finish(rest(self.attempt)), StageIds(rest(self.stage)))
     }
 }
 
@@ -227,7 +263,7 @@ mod tests {
     /// However the bytes are split into pushes, the hash is that of one write of them all.
     #[test]
     fn joined_writes_hash_as_one() {
-        for len in [0usize, 1, 7, 8, 255, 256, 257, 600] {
+        for len in [0usize, 1, 7, 8, 127, 128, 129, 255, 256, 257, 600] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
             let mut one = SipHasher24::new_with_key(ID_KEY);
             one.write(&bytes);

@@ -25,7 +25,7 @@ use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Spa
 
 use crate::correlate::{Hop, Message, TimedAttempt};
 use crate::parse::{AttemptStatus, Mta};
-use crate::trace::ids::{self, AttemptIdentity, SpanId, TraceId};
+use crate::trace::ids::{self, HopIds, SpanId, TraceId};
 use crate::trace::view::{notice_kind_str, ns, Attr, EventView, LinkView, Name, SpanView, Value};
 
 /// `service.name` of the root span's resource.
@@ -164,13 +164,19 @@ pub fn visit_spans<'a>(msg: &'a Message, opts: &ModelOptions, mut emit: impl FnM
         });
         emit(v)
     };
+    // Each hop's ID is needed for its own span and again for its children's.
+    let hop_ids: Vec<SpanId> = msg
+        .hops
+        .iter()
+        .map(|h| ids::hop_span_id(&msg.message_id, &h.host, &h.queue_id))
+        .collect();
     for (i, hop) in msg.hops.iter().enumerate() {
         if hop.exported_before {
             // Sent with an earlier release; present only so late hops find their parent.
             continue;
         }
-        let parent_id = match hop.parent.and_then(|p| msg.hops.get(p)) {
-            Some(p) => ids::hop_span_id(&msg.message_id, &p.host, &p.queue_id),
+        let parent_id = match hop.parent.and_then(|p| hop_ids.get(p)) {
+            Some(&p) => p,
             None => root_id,
         };
         let link = if i == 0 { notice_link } else { None };
@@ -178,7 +184,7 @@ pub fn visit_spans<'a>(msg: &'a Message, opts: &ModelOptions, mut emit: impl FnM
             msg,
             hop,
             trace_id,
-            hop_id: ids::hop_span_id(&msg.message_id, &hop.host, &hop.queue_id),
+            hop_id: hop_ids[i],
         };
         hop_ctx.visit(parent_id, link, opts, &mut scratch, &mut emit_covered);
     }
@@ -481,8 +487,12 @@ impl<'a> HopContext<'a> {
         }
         scratch.recycle(hop_span);
 
-        for group in group_attempts(&hop.attempts) {
-            self.visit_attempt(&group, scratch, emit);
+        let groups = group_attempts(&hop.attempts);
+        if !groups.is_empty() {
+            let ids = HopIds::new(&msg.message_id, &hop.host, &hop.queue_id);
+            for group in groups {
+                self.visit_attempt(&group, &ids, scratch, emit);
+            }
         }
     }
 
@@ -490,10 +500,11 @@ impl<'a> HopContext<'a> {
     fn visit_attempt(
         &self,
         group: &[&'a TimedAttempt],
+        ids: &HopIds,
         scratch: &mut Scratch<'a>,
         emit: &mut impl FnMut(&SpanView<'a>),
     ) {
-        let (msg, hop) = (self.msg, self.hop);
+        let hop = self.hop;
         let first = group[0];
         let a = &first.attempt;
         let mut recipients: Vec<&str> = Vec::new();
@@ -506,14 +517,7 @@ impl<'a> HopContext<'a> {
                 push_unique(&mut orig_to, o);
             }
         }
-        let identity = AttemptIdentity {
-            message_id: &msg.message_id,
-            host: &hop.host,
-            queue_id: &hop.queue_id,
-            timestamp_ns: first.timestamp_ns,
-            recipients: &recipients,
-        };
-        let attempt_id = identity.span_id();
+        let (attempt_id, stage_ids) = ids.attempt(first.timestamp_ns, &recipients);
         let end = ns(first.timestamp_ns);
 
         // Stages, laid end to end backwards from the attempt's log time.
@@ -627,7 +631,6 @@ impl<'a> HopContext<'a> {
         emit(&span);
 
         // The stages reuse the attempt's view: same service and trace, no events.
-        let stage_ids = identity.stage_ids();
         for ((name, secs), (s_start, s_end)) in stages.iter().zip(windows) {
             span.span_id = stage_ids.span_id(name);
             span.parent_span_id = Some(attempt_id);
@@ -728,6 +731,7 @@ mod tests {
     use crate::correlate::{Notice, NoticeOrigin};
     use crate::parse::NoticeKind;
     use crate::parse::{Arrival, Attempt, Relay};
+    use crate::trace::ids::AttemptIdentity;
     use opentelemetry_proto::tonic::common::v1::any_value;
     use opentelemetry_proto::tonic::trace::v1::status;
     use prost::Message as _;

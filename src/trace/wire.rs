@@ -173,39 +173,104 @@ pub fn key_value_len(a: &Attr) -> usize {
     opt_bytes_len(KV_KEY, a.key.as_bytes()) + len_field_len(KV_VALUE, any_value_len(&a.value))
 }
 
+/// The key byte of a length-delimited field numbered under 16.
+fn len_key(tag: u32) -> u8 {
+    debug_assert!(tag < 16);
+    (tag << 3 | LEN) as u8
+}
+
 /// A `KeyValue` as field `tag` of its parent.
+///
+/// Most attributes are short: a field numbered under 16 with a body under 128 bytes, so
+/// every length is one byte, known before writing. Those are written as a few copies of
+/// keys and lengths put together, not field by field; the others (a log line) are written
+/// with their lengths worked out first, so that nothing moves after writing.
 pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
-    let Value::Str(v) = &a.value else {
-        put_nested(buf, tag, 1, |buf| {
-            put_opt_bytes(buf, KV_KEY, a.key.as_bytes());
-            put_nested(buf, KV_VALUE, 1, |buf| put_any_value(buf, &a.value));
-        });
-        return;
-    };
-    // Most attributes are a string: every length is known up front, and a long one (a log
-    // line) is not moved after writing.
-    let (key, value) = (a.key.as_bytes(), v.as_bytes());
-    let any = string_any_len(v);
-    let body = opt_bytes_len(KV_KEY, key) + len_field_len(KV_VALUE, any);
-    buf.reserve(len_field_len(tag, body));
-    if tag < 16 && !key.is_empty() && body < 0x80 {
-        // The usual short one: each length a byte, the field three copies.
-        let field = |tag: u32| (tag << 3 | LEN) as u8;
-        buf.extend_from_slice(&[field(tag), body as u8, field(KV_KEY), key.len() as u8]);
-        buf.extend_from_slice(key);
-        buf.extend_from_slice(&[
-            field(KV_VALUE),
-            any as u8,
-            field(ANY_STRING),
-            value.len() as u8,
-        ]);
-        buf.extend_from_slice(value);
-        return;
+    let key = a.key.as_bytes();
+    let key_part = opt_bytes_len(KV_KEY, key);
+    let short = |body: usize| tag < 16 && !key.is_empty() && body < 0x80;
+    match &a.value {
+        Value::Str(v) => {
+            let value = v.as_bytes();
+            let any = string_any_len(v);
+            let body = key_part + len_field_len(KV_VALUE, any);
+            if short(body) {
+                put_short_key(buf, tag, body, key);
+                buf.extend_from_slice(&[
+                    len_key(KV_VALUE),
+                    any as u8,
+                    len_key(ANY_STRING),
+                    value.len() as u8,
+                ]);
+                buf.extend_from_slice(value);
+                return;
+            }
+            buf.reserve(len_field_len(tag, body));
+            put_len_prefix(buf, tag, body);
+            put_opt_bytes(buf, KV_KEY, key);
+            put_len_prefix(buf, KV_VALUE, any);
+            put_bytes(buf, ANY_STRING, value);
+        }
+        Value::Double(d) => {
+            const ANY: usize = 9;
+            let body = key_part + 2 + ANY;
+            if short(body) {
+                put_short_key(buf, tag, body, key);
+                let mut value = [0u8; 2 + ANY];
+                value[..3].copy_from_slice(&[
+                    len_key(KV_VALUE),
+                    ANY as u8,
+                    (ANY_DOUBLE << 3 | FIXED64) as u8,
+                ]);
+                value[3..].copy_from_slice(&d.to_bits().to_le_bytes());
+                buf.extend_from_slice(&value);
+                return;
+            }
+            put_nested_key_value(buf, tag, key, &a.value);
+        }
+        Value::StrList(list) => {
+            let array = array_len(list);
+            let any = len_field_len(ANY_ARRAY, array);
+            let body = key_part + len_field_len(KV_VALUE, any);
+            if short(body) {
+                put_short_key(buf, tag, body, key);
+                buf.extend_from_slice(&[
+                    len_key(KV_VALUE),
+                    any as u8,
+                    len_key(ANY_ARRAY),
+                    array as u8,
+                ]);
+                for s in list {
+                    buf.extend_from_slice(&[
+                        len_key(ARRAY_VALUES),
+                        string_any_len(s) as u8,
+                        len_key(ANY_STRING),
+                        s.len() as u8,
+                    ]);
+                    buf.extend_from_slice(s.as_bytes());
+                }
+                return;
+            }
+            put_nested_key_value(buf, tag, key, &a.value);
+        }
+        _ => put_nested_key_value(buf, tag, key, &a.value),
     }
-    put_len_prefix(buf, tag, body);
-    put_opt_bytes(buf, KV_KEY, key);
-    put_len_prefix(buf, KV_VALUE, any);
-    put_bytes(buf, ANY_STRING, value);
+}
+
+/// The start of a short `KeyValue` (`put_key_value`): its field key and body length, then
+/// its key string.
+fn put_short_key(buf: &mut Vec<u8>, tag: u32, body: usize, key: &[u8]) {
+    buf.reserve(2 + body);
+    buf.extend_from_slice(&[len_key(tag), body as u8, len_key(KV_KEY), key.len() as u8]);
+    buf.extend_from_slice(key);
+}
+
+/// A `KeyValue` of any size, written in one pass (its lengths filled in afterwards).
+fn put_nested_key_value(buf: &mut Vec<u8>, tag: u32, key: &[u8], value: &Value) {
+    put_nested(buf, tag, 1, |buf| {
+        put_opt_bytes(buf, KV_KEY, key);
+        put_nested(buf, KV_VALUE, 1, |buf| put_any_value(buf, value));
+    });
 }
 
 // `Span.Event`
@@ -259,21 +324,58 @@ const SPAN_STATUS: u32 = 15;
 
 /// A `Span` as field `tag` of its parent (`ScopeSpans.spans`).
 pub fn put_span(buf: &mut Vec<u8>, tag: u32, v: &SpanView) {
-    put_nested(buf, tag, 2, |buf| {
-        put_bytes(buf, SPAN_TRACE_ID, &v.trace_id);
-        put_bytes(buf, SPAN_SPAN_ID, &v.span_id);
-        if let Some(p) = &v.parent_span_id {
-            put_bytes(buf, SPAN_PARENT_SPAN_ID, p);
-        }
+    // A span with no events and an attribute or two (a delay stage: most spans) is under
+    // 128 bytes; the others are under 16 KiB.
+    let room = if v.events.is_empty() && v.attributes.len() <= 2 && v.link.is_none() {
+        1
+    } else {
+        2
+    };
+    put_nested(buf, tag, room, |buf| {
+        // The IDs, then name, kind and times: fixed sizes, each group one copy.
+        let mut ids = [0u8; 38];
+        ids[0] = len_key(SPAN_TRACE_ID);
+        ids[1] = 16;
+        ids[2..18].copy_from_slice(&v.trace_id);
+        ids[18] = len_key(SPAN_SPAN_ID);
+        ids[19] = 8;
+        ids[20..28].copy_from_slice(&v.span_id);
+        let ids = match &v.parent_span_id {
+            Some(p) => {
+                ids[28] = len_key(SPAN_PARENT_SPAN_ID);
+                ids[29] = 8;
+                ids[30..].copy_from_slice(p);
+                &ids[..]
+            }
+            None => &ids[..28],
+        };
+        buf.extend_from_slice(ids);
         if !v.name.is_empty() {
             put_len_prefix(buf, SPAN_NAME, v.name.len());
             for piece in v.name.pieces() {
                 buf.extend_from_slice(piece.as_bytes());
             }
         }
-        put_opt_varint(buf, SPAN_KIND, v.kind as i32 as u64);
-        put_opt_fixed64(buf, SPAN_START, v.start_time_unix_nano);
-        put_opt_fixed64(buf, SPAN_END, v.end_time_unix_nano);
+        let mut fixed = [0u8; 20];
+        let mut n = 0;
+        let kind = v.kind as i32 as u64;
+        if kind != 0 && kind < 0x80 {
+            fixed[..2].copy_from_slice(&[(SPAN_KIND << 3 | VARINT) as u8, kind as u8]);
+            n = 2;
+        } else {
+            put_opt_varint(buf, SPAN_KIND, kind);
+        }
+        for (tag, t) in [
+            (SPAN_START, v.start_time_unix_nano),
+            (SPAN_END, v.end_time_unix_nano),
+        ] {
+            if t != 0 {
+                fixed[n] = (tag << 3 | FIXED64) as u8;
+                fixed[n + 1..n + 9].copy_from_slice(&t.to_le_bytes());
+                n += 9;
+            }
+        }
+        buf.extend_from_slice(&fixed[..n]);
         for a in &v.attributes {
             put_key_value(buf, SPAN_ATTRIBUTES, a);
         }
@@ -316,6 +418,66 @@ mod tests {
             prost::encoding::encode_varint(v, &mut theirs);
             assert_eq!(ours, theirs, "{v}");
             assert_eq!(varint_len(v), prost::encoding::encoded_len_varint(v), "{v}");
+        }
+    }
+
+    /// Every kind of attribute value, at every length around the one-byte limits, with and
+    /// without a key, as a field numbered under 16 and above: what prost writes for the
+    /// same `KeyValue`.
+    #[test]
+    fn key_values_of_every_size_match_prost() {
+        use crate::trace::view::Attr;
+        use std::borrow::Cow;
+        let text = |n: usize| "x".repeat(n);
+        let mut attrs: Vec<Attr> = Vec::new();
+        for key in ["", "k", "email.recipients", "delay.duration_seconds"] {
+            for n in (0..300).chain([16_383, 16_384, 20_000]) {
+                attrs.push(Attr::string(key, text(n)));
+                attrs.push(Attr {
+                    key,
+                    value: Value::StrList(vec![Cow::Owned(text(n))]),
+                });
+                attrs.push(Attr {
+                    key,
+                    value: Value::StrList(vec![Cow::Owned(text(n)), Cow::Borrowed("a@b")]),
+                });
+            }
+            let many = (0..60).map(|_| Cow::Borrowed("ab@c")).collect();
+            attrs.push(Attr {
+                key,
+                value: Value::StrList(many),
+            });
+            attrs.push(Attr {
+                key,
+                value: Value::StrList(Vec::new()),
+            });
+            for d in [0.0, -1.5, f64::NAN, 1e300] {
+                attrs.push(Attr::double(key, d));
+            }
+            for i in [0, 1, -1, i64::MAX] {
+                attrs.push(Attr::int(key, i));
+            }
+            attrs.push(Attr::bool(key, false));
+            attrs.push(Attr::bool(key, true));
+        }
+        let long_key: &'static str = Box::leak(text(130).into_boxed_str());
+        attrs.push(Attr::double(long_key, 2.0));
+        attrs.push(Attr::strs(long_key, ["a@b"]));
+        attrs.push(Attr::str(long_key, "v"));
+        for a in &attrs {
+            for tag in [3, 9, 15, 16, 20] {
+                let mut ours = vec![7u8];
+                put_key_value(&mut ours, tag, a);
+                let mut theirs = vec![7u8];
+                prost::encoding::message::encode(tag, &a.to_key_value(), &mut theirs);
+                assert!(
+                    ours == theirs,
+                    "key {:?}, value {:?}, tag {tag}",
+                    a.key,
+                    a.value
+                );
+                assert_eq!(len_field_len(tag, key_value_len(a)), theirs.len() - 1);
+            }
         }
     }
 
