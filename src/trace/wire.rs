@@ -196,12 +196,7 @@ pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
             let body = key_part + len_field_len(KV_VALUE, any);
             if short(body) {
                 put_short_key(buf, tag, body, key);
-                buf.extend_from_slice(&[
-                    len_key(KV_VALUE),
-                    any as u8,
-                    len_key(ANY_STRING),
-                    value.len() as u8,
-                ]);
+                put_two_heads(buf, (KV_VALUE, any), (ANY_STRING, value.len()));
                 buf.extend_from_slice(value);
                 return;
             }
@@ -234,19 +229,13 @@ pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
             let body = key_part + len_field_len(KV_VALUE, any);
             if short(body) {
                 put_short_key(buf, tag, body, key);
-                buf.extend_from_slice(&[
-                    len_key(KV_VALUE),
-                    any as u8,
-                    len_key(ANY_ARRAY),
-                    array as u8,
-                ]);
+                put_two_heads(buf, (KV_VALUE, any), (ANY_ARRAY, array));
                 for s in list {
-                    buf.extend_from_slice(&[
-                        len_key(ARRAY_VALUES),
-                        string_any_len(s) as u8,
-                        len_key(ANY_STRING),
-                        s.len() as u8,
-                    ]);
+                    put_two_heads(
+                        buf,
+                        (ARRAY_VALUES, string_any_len(s)),
+                        (ANY_STRING, s.len()),
+                    );
                     buf.extend_from_slice(s.as_bytes());
                 }
                 return;
@@ -261,8 +250,24 @@ pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
 /// its key string.
 fn put_short_key(buf: &mut Vec<u8>, tag: u32, body: usize, key: &[u8]) {
     buf.reserve(2 + body);
-    buf.extend_from_slice(&[len_key(tag), body as u8, len_key(KV_KEY), key.len() as u8]);
+    put_two_heads(buf, (tag, body), (KV_KEY, key.len()));
     buf.extend_from_slice(key);
+}
+
+/// The keys and one-byte lengths of a length-delimited field and of the first field in its
+/// body, as one copy. Both fields are numbered under 16 and both lengths are under 128.
+fn put_two_heads(
+    buf: &mut Vec<u8>,
+    (outer, outer_len): (u32, usize),
+    (inner, inner_len): (u32, usize),
+) {
+    debug_assert!(outer_len < 0x80 && inner_len < 0x80);
+    buf.extend_from_slice(&[
+        len_key(outer),
+        outer_len as u8,
+        len_key(inner),
+        inner_len as u8,
+    ]);
 }
 
 /// A `KeyValue` of any size, written in one pass (its lengths filled in afterwards).
