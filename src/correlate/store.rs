@@ -15,6 +15,7 @@
 //! whose every hop finished (`removed`/`Completed`), and messages forced out by a limit
 //! (age, count) marked incomplete. `drain` hands out everything (replay's end of input).
 
+use hashbrown::hash_map::EntryRef;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::{Dedup, Fingerprint};
@@ -586,10 +587,9 @@ impl Correlator {
             };
             // A hop is live until its message goes: its entry's key and Message-ID move on
             // to `recent` rather than being copied there.
-            let live = if self.live.get(&key).is_some_and(|m| *m == message_id) {
-                self.live.remove_entry(&key)
-            } else {
-                None
+            let live = match self.live.entry_ref(&key) {
+                EntryRef::Occupied(e) if *e.get() == message_id => Some(e.remove_entry()),
+                _ => None,
             };
             let (key, id) = live.unwrap_or_else(|| (key.to_owned(), message_id.clone()));
             self.recent.insert(key, (id, self.round));
@@ -710,20 +710,17 @@ fn orphan_hop<'s>(
     ts: i64,
     round: u64,
 ) -> &'s mut Hop {
-    // Looked up first: the entry API would want an owned key for every line.
-    if !orphans.contains_key(&key) {
-        let hop = new_hop(key, mta, ts);
-        orphans.insert(
+    // Looked up by the borrowed key: an owned one is made only for a new orphan.
+    let orphan = match orphans.entry_ref(&key) {
+        EntryRef::Occupied(e) => e.into_mut(),
+        EntryRef::Vacant(e) => e.insert_with_key(
             key.to_owned(),
             Orphan {
-                hop,
+                hop: new_hop(key, mta, ts),
                 last_round: round,
             },
-        );
-    }
-    let orphan = orphans
-        .get_mut(&key)
-        .expect("orphan was just found or made");
+        ),
+    };
     orphan.last_round = round;
     &mut orphan.hop
 }
