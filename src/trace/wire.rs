@@ -363,12 +363,11 @@ pub fn put_span(buf: &mut Vec<u8>, tag: u32, v: &SpanView) {
         }
         let mut fixed = [0u8; 20];
         let mut n = 0;
-        let kind = v.kind as i32 as u64;
-        if kind != 0 && kind < 0x80 {
-            fixed[..2].copy_from_slice(&[(SPAN_KIND << 3 | VARINT) as u8, kind as u8]);
+        // `SpanKind` is 0 to 5: a one-byte varint, left out when 0.
+        let kind = v.kind as i32 as u8;
+        if kind != 0 {
+            fixed[..2].copy_from_slice(&[(SPAN_KIND << 3 | VARINT) as u8, kind]);
             n = 2;
-        } else {
-            put_opt_varint(buf, SPAN_KIND, kind);
         }
         for (tag, t) in [
             (SPAN_START, v.start_time_unix_nano),
