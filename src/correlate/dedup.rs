@@ -18,12 +18,16 @@
 //!
 //! Persisted compactly: fingerprints of one stamp as one hex string (the set is rebuilt on
 //! load).
+//!
+//! Fingerprints are XXH3-128. States saved before it hold SipHash-1-3 ones: those are kept
+//! and lines are looked up by both until the last of them is forgotten (about one round), so
+//! an upgraded daemon drops its first read's overlap as before.
 
 use std::collections::VecDeque;
-use std::hash::Hasher;
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher13};
+use xxhash_rust::xxh3::{xxh3_128, Xxh3Default};
 
 use super::FastSet;
 use crate::record::{LogRecord, RecordRef};
@@ -55,6 +59,9 @@ pub struct Dedup {
     newest_ns: i64,
     /// Set by the daemon for each read: forgetting follows reads, not log time.
     read_stamp: Option<i64>,
+    /// Entries at the front of `order` that are SipHash fingerprints, loaded from a state
+    /// saved before XXH3; while there are any, a line is looked up by that hash too.
+    siphash_left: usize,
 }
 
 impl Default for Dedup {
@@ -67,6 +74,7 @@ impl Default for Dedup {
             seen_newest_ns: i64::MIN,
             newest_ns: 0,
             read_stamp: None,
+            siphash_left: 0,
         }
     }
 }
@@ -89,23 +97,22 @@ impl Dedup {
         }
     }
 
+    /// XXH3-128 of the line: a tag, its time and its parts' lengths, then the parts (or
+    /// a tag and the source ID). Lengths first, so no two lines give the same bytes.
     fn hash(rec: RecordRef) -> u128 {
-        let mut h = SipHasher13::new_with_keys(0x6d61_696c, 0x7472_6163);
         match rec.source_id {
-            Some(id) => {
-                h.write_u8(1);
-                h.write(id.as_bytes());
-            }
+            Some(id) => xxh3_of(&[1], [id.as_bytes(), &[], &[]]),
             None => {
-                h.write_u8(0);
-                h.write_i64(rec.timestamp_ns);
-                for part in [rec.host, rec.service, rec.message] {
-                    h.write_usize(part.len());
-                    h.write(part.as_bytes());
+                let mut head = [0u8; 33];
+                head[1..9].copy_from_slice(&rec.timestamp_ns.to_le_bytes());
+                let parts = [rec.host, rec.service, rec.message].map(str::as_bytes);
+                for (i, part) in parts.iter().enumerate() {
+                    let at = 9 + 8 * i;
+                    head[at..at + 8].copy_from_slice(&(part.len() as u64).to_le_bytes());
                 }
+                xxh3_of(&head, parts)
             }
         }
-        h.finish128().as_u128()
     }
 
     pub fn set_window(&mut self, window_ns: i64) {
@@ -131,18 +138,23 @@ impl Dedup {
             }
             self.order.pop_front();
             self.seen.remove(&fp);
+            self.siphash_left = self.siphash_left.saturating_sub(1);
         }
     }
 
     /// True when the line is new (and remembers it); false for a duplicate.
     pub fn first_sighting(&mut self, rec: &LogRecord) -> bool {
-        self.first_sighting_of(Self::fingerprint(rec), rec.timestamp_ns)
+        self.first_sighting_of(Self::fingerprint(rec), rec.into())
     }
 
     /// `first_sighting` of a line whose `fingerprint` was taken already (on the thread that
     /// parsed it).
-    pub fn first_sighting_of(&mut self, fp: Fingerprint, timestamp_ns: i64) -> bool {
+    pub fn first_sighting_of(&mut self, fp: Fingerprint, rec: RecordRef) -> bool {
         let Fingerprint { value: fp, timed } = fp;
+        let timestamp_ns = rec.timestamp_ns;
+        if self.siphash_left > 0 && self.seen.contains(&siphash(rec)) {
+            return false;
+        }
         let repeat = if timed {
             self.in_run(fp, timestamp_ns)
                 || (timestamp_ns <= self.seen_newest_ns && self.seen.contains(&fp))
@@ -216,6 +228,7 @@ impl Dedup {
             }
             self.order.pop_front();
             self.seen.remove(&fp);
+            self.siphash_left = self.siphash_left.saturating_sub(1);
         }
     }
 
@@ -226,6 +239,52 @@ impl Dedup {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The fingerprint of states saved before XXH3 (SipHash-1-3 of the same parts, written one
+/// by one).
+fn siphash(rec: RecordRef) -> u128 {
+    use std::hash::Hasher;
+    let mut h = SipHasher13::new_with_keys(0x6d61_696c, 0x7472_6163);
+    match rec.source_id {
+        Some(id) => {
+            h.write_u8(1);
+            h.write(id.as_bytes());
+        }
+        None => {
+            h.write_u8(0);
+            h.write_i64(rec.timestamp_ns);
+            for part in [rec.host, rec.service, rec.message] {
+                h.write_usize(part.len());
+                h.write(part.as_bytes());
+            }
+        }
+    }
+    h.finish128().as_u128()
+}
+
+/// XXH3-128 of `head` and `parts` one after another: gathered on the stack and hashed in
+/// one pass while they fit (a mail line does), streamed when they do not, which XXH3
+/// defines to give the same value.
+fn xxh3_of(head: &[u8], parts: [&[u8]; 3]) -> u128 {
+    const ROOM: usize = 256;
+    let len = head.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+    if len > ROOM {
+        let mut stream = Box::new(Xxh3Default::new());
+        stream.update(head);
+        for part in parts {
+            stream.update(part);
+        }
+        return stream.digest128();
+    }
+    let mut buf = [0u8; ROOM];
+    let mut at = head.len();
+    buf[..at].copy_from_slice(head);
+    for part in parts {
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    xxh3_128(&buf[..len])
 }
 
 /// The persisted shape. Reads the earlier layout too (`order` as pairs, plus a `seen` set
@@ -247,18 +306,37 @@ mod repr {
         /// Earlier layout.
         #[serde(default, skip_serializing)]
         order: Vec<(i64, u128)>,
+        /// The fingerprints' hash; states saved before XXH3 have none (SipHash-1-3).
+        #[serde(default)]
+        hash: Option<String>,
+        /// Runs at the front of `runs` that still hold SipHash fingerprints.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        siphash_runs: usize,
+    }
+
+    const XXH3: &str = "xxh3-128";
+
+    fn is_zero(n: &usize) -> bool {
+        *n == 0
     }
 
     impl From<Dedup> for DedupRepr {
         fn from(d: Dedup) -> Self {
             let mut runs: Vec<(i64, String)> = Vec::new();
+            let mut siphash_runs = 0;
             // A run saved in log-time mode is stamped with its lines' times.
-            for (stamp, fp) in d.order.into_iter().chain(d.run) {
+            for (i, (stamp, fp)) in d.order.into_iter().chain(d.run).enumerate() {
                 match runs.last_mut() {
-                    Some((s, hex)) if *s == stamp => {
+                    // SipHash fingerprints and the others are never in one run.
+                    Some((s, hex)) if *s == stamp && i != d.siphash_left => {
                         let _ = write!(hex, "{fp:032x}");
                     }
-                    _ => runs.push((stamp, format!("{fp:032x}"))),
+                    _ => {
+                        runs.push((stamp, format!("{fp:032x}")));
+                        if i < d.siphash_left {
+                            siphash_runs += 1;
+                        }
+                    }
                 }
             }
             DedupRepr {
@@ -267,6 +345,8 @@ mod repr {
                 read_stamp: d.read_stamp,
                 runs,
                 order: Vec::new(),
+                hash: Some(XXH3.to_string()),
+                siphash_runs,
             }
         }
     }
@@ -281,18 +361,35 @@ mod repr {
                 seen_newest_ns: i64::MAX,
                 ..Default::default()
             };
-            let runs = r.runs.iter().flat_map(|(stamp, hex)| {
+            let siphash_runs = match r.hash.as_deref() {
+                None => usize::MAX,
+                Some(XXH3) => r.siphash_runs,
+                Some(other) => {
+                    // Not a hash this version takes: its fingerprints match no line.
+                    tracing::warn!(
+                        hash = other,
+                        "duplicate filter: saved fingerprints of an unknown hash dropped; \
+                         lines of the next read's overlap may be read twice"
+                    );
+                    return d;
+                }
+            };
+            // Runs that hold SipHash fingerprints come first (the earlier layout's `order`
+            // too), so the SipHash ones are the first `siphash_left` entries of `order`.
+            let old = r.order.into_iter().map(|e| (true, e));
+            let runs = r.runs.iter().enumerate().flat_map(|(i, (stamp, hex))| {
                 // A damaged run (not whole 32-digit groups of hex) loses only its own
                 // fingerprints: at worst a line of the overlap is read twice.
                 hex.as_bytes()
                     .chunks_exact(32)
                     .filter_map(|c| std::str::from_utf8(c).ok())
                     .filter_map(|c| u128::from_str_radix(c, 16).ok())
-                    .map(move |fp| (*stamp, fp))
+                    .map(move |fp| (i < siphash_runs, (*stamp, fp)))
             });
-            for (stamp, fp) in r.order.into_iter().chain(runs) {
+            for (siphash, (stamp, fp)) in old.chain(runs) {
                 if d.seen.insert(fp) {
                     d.order.push_back((stamp, fp));
+                    d.siphash_left += usize::from(siphash);
                 }
             }
             d
@@ -355,11 +452,96 @@ mod tests {
         assert_eq!(back.len(), 3);
         assert!(!back.first_sighting(&rec(1, "b", None)));
 
-        let fp = Dedup::fingerprint(&rec(1, "a", None)).value;
+        // The earlier layout holds SipHash fingerprints (value pinned: rec(1, "a")).
+        let fp = SIPHASH_A;
         let old = format!(r#"{{"window_ns":10,"seen":[{fp}],"order":[[1,{fp}]],"newest_ns":1}}"#);
         let mut old: Dedup = serde_json::from_str(&old).unwrap();
         assert!(!old.first_sighting(&rec(1, "a", None)));
         assert!(old.first_sighting(&rec(1, "z", None)));
+    }
+
+    /// SipHash-1-3 fingerprints of `rec(1, "a", None)` and `rec(1, "a", Some("doc-1"))`, as
+    /// states saved before XXH3 hold them.
+    const SIPHASH_A: u128 = 0x30fe25cee097f1713bf6e2a57274eedd;
+    const SIPHASH_DOC: u128 = 0xb71495e1a5ae75ce9848aab760f81b60;
+
+    #[test]
+    fn fingerprints_are_pinned() {
+        // Saved states hold these: a change of the bytes hashed loses an upgrade's overlap.
+        let a = Dedup::fingerprint(&rec(1, "a", None));
+        assert_eq!(
+            a.value, 0x70587eeb49bec5d2b6ed4d6663f6fdad,
+            "{:#x}",
+            a.value
+        );
+        let doc = Dedup::fingerprint(&rec(1, "a", Some("doc-1")));
+        assert_eq!(
+            doc.value, 0x523369460cffc2090e51e4d348926ef1,
+            "{:#x}",
+            doc.value
+        );
+        assert_eq!(siphash((&rec(1, "a", None)).into()), SIPHASH_A);
+        assert_eq!(siphash((&rec(1, "a", Some("doc-1"))).into()), SIPHASH_DOC);
+    }
+
+    #[test]
+    fn a_long_line_streams_to_the_same_fingerprint() {
+        for len in [200, 222, 223, 224, 300, 5_000] {
+            let msg = "x".repeat(len);
+            let r = rec(1, &msg, None);
+            let mut bytes = vec![0u8];
+            bytes.extend(1i64.to_le_bytes());
+            for part in ["h", "postfix/smtp", &msg] {
+                bytes.extend((part.len() as u64).to_le_bytes());
+            }
+            for part in ["h", "postfix/smtp", &msg] {
+                bytes.extend(part.as_bytes());
+            }
+            assert_eq!(Dedup::fingerprint(&r).value, xxh3_128(&bytes), "{len}");
+        }
+    }
+
+    /// A state saved before XXH3: its lines are still known after an upgrade, by either
+    /// layout, until they are forgotten.
+    #[test]
+    fn siphash_fingerprints_of_an_earlier_state_still_drop_repeats() {
+        let saved = format!(
+            r#"{{"window_ns":10,"newest_ns":1,"read_stamp":7,"runs":[[7,"{SIPHASH_A:032x}{SIPHASH_DOC:032x}"]]}}"#
+        );
+        let mut d: Dedup = serde_json::from_str(&saved).unwrap();
+        assert!(!d.first_sighting(&rec(1, "a", None)));
+        assert!(!d.first_sighting(&rec(5, "other", Some("doc-1"))));
+        assert!(d.first_sighting(&rec(1, "b", None)));
+
+        // Saved again, with the new read's lines behind them in the same stamp: both kinds
+        // are still known after a reload.
+        d.begin_read(7);
+        assert!(d.first_sighting(&rec(2, "c", None)));
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.contains(r#""siphash_runs":1"#), "{json}");
+        let mut back: Dedup = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.siphash_left, 2);
+        for line in [rec(1, "a", None), rec(1, "b", None), rec(2, "c", None)] {
+            assert!(!back.first_sighting(&line), "{}", line.message);
+        }
+
+        // Forgotten with their read, and no longer looked up by SipHash.
+        back.begin_read(20);
+        back.forget_reads_before(10);
+        assert_eq!(back.siphash_left, 0);
+        assert!(back.first_sighting(&rec(1, "a", None)));
+        let json = serde_json::to_string(&back).unwrap();
+        assert!(!json.contains("siphash_runs"), "{json}");
+    }
+
+    #[test]
+    fn fingerprints_of_an_unknown_hash_are_dropped() {
+        let fp = Dedup::fingerprint(&rec(1, "a", None)).value;
+        let saved =
+            format!(r#"{{"window_ns":10,"newest_ns":1,"runs":[[7,"{fp:032x}"]],"hash":"other"}}"#);
+        let mut d: Dedup = serde_json::from_str(&saved).unwrap();
+        assert!(d.is_empty());
+        assert!(d.first_sighting(&rec(1, "a", None)));
     }
 
     #[test]

@@ -300,7 +300,7 @@ impl Correlator {
             self.stats.unmatched += 1;
             return None;
         };
-        if !self.dedup.first_sighting_of(fingerprint, rec.timestamp_ns) {
+        if !self.dedup.first_sighting_of(fingerprint, rec) {
             self.stats.duplicates += 1;
             return None;
         }
