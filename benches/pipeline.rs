@@ -68,7 +68,7 @@ fn main() {
             "otlp" => {
                 // As `replay --discard` does: each round's messages in requests of their own.
                 let _ = encoder.encode_all(&released, &model, |encoder, req| {
-                    bytes += req.bytes.len() as u64;
+                    bytes += req.len() as u64;
                     encoder.recycle(req);
                     Ok::<_, ()>(())
                 });

@@ -18,7 +18,7 @@ use mailtrace::parse::{Arrival, Attempt, AttemptStatus, Mta, NoticeKind, Reject,
 use mailtrace::record::LogRecord;
 use mailtrace::source::document::DocumentContext;
 use mailtrace::trace::model::{build_spans, ModelOptions};
-use mailtrace::trace::request::encode_requests;
+use mailtrace::trace::request::{encode_requests, RequestEncoder};
 use proptest::prelude::*;
 
 /// Both encodings of `messages` in requests of `max_spans`, as (bytes, spans) each.
@@ -29,8 +29,22 @@ fn assert_identical(messages: &[Message], model: &ModelOptions, max_spans: usize
         .collect();
     let ours: Vec<(Vec<u8>, usize)> = encode_requests(messages, model, max_spans)
         .into_iter()
-        .map(|r| (r.bytes, r.spans))
+        .map(|r| (r.to_bytes(), r.spans))
         .collect();
+    // As `replay` encodes: each request's buffers handed back for the next as soon as it
+    // is counted.
+    let mut enc = RequestEncoder::new(max_spans);
+    let mut recycled = Vec::new();
+    enc.encode_all(messages, model, |enc, req| {
+        recycled.push((req.to_bytes(), req.spans));
+        enc.recycle(req);
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    assert!(
+        recycled == ours,
+        "recycled buffers change the bytes (max_spans {max_spans})"
+    );
     let total: usize = messages.iter().map(|m| build_spans(m, model).len()).sum();
     assert_eq!(ours.iter().map(|r| r.1).sum::<usize>(), total);
     assert_eq!(ours.len(), expected.len(), "request count");

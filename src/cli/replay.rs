@@ -322,7 +322,7 @@ impl ReplaySink {
             ReplaySink::Discard { encoder, bytes } => {
                 encoder.encode_all(messages, model, |encoder, req| {
                     totals.1 += req.spans;
-                    *bytes += req.bytes.len() as u64;
+                    *bytes += req.len() as u64;
                     encoder.recycle(req);
                     Ok::<_, anyhow::Error>(())
                 })?

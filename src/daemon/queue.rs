@@ -77,7 +77,7 @@ mod as_protobuf {
         // One request at a time: the queue can hold a whole round's spans.
         let mut seq = s.serialize_seq(Some(q.len()))?;
         for r in q {
-            seq.serialize_element(&STANDARD.encode(&r.bytes))?;
+            seq.serialize_element(&STANDARD.encode(r.to_bytes()))?;
         }
         seq.end()
     }
@@ -106,10 +106,10 @@ mod as_protobuf {
                             .map_err(|e| D::Error::custom(format!("queued request: {e}")))?
                     }
                 };
-                Ok(EncodedRequest {
-                    spans: count_spans(&req),
-                    bytes: req.encode_to_vec(),
-                })
+                Ok(EncodedRequest::from_bytes(
+                    req.encode_to_vec(),
+                    count_spans(&req),
+                ))
             })
             .collect()
     }
@@ -124,10 +124,7 @@ mod tests {
     use crate::trace::model::{build_spans, to_request, ModelOptions};
 
     fn encoded(req: &ExportTraceServiceRequest) -> EncodedRequest {
-        EncodedRequest {
-            bytes: prost::Message::encode_to_vec(req),
-            spans: count_spans(req),
-        }
+        EncodedRequest::from_bytes(prost::Message::encode_to_vec(req), count_spans(req))
     }
 
     fn request() -> ExportTraceServiceRequest {

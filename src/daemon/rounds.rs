@@ -599,7 +599,7 @@ async fn drain_queue(
             Exporter::Console => {}
             Exporter::Json(w) => {
                 let decoded: ExportTraceServiceRequest =
-                    prost::Message::decode(req.bytes.as_slice())
+                    prost::Message::decode(req.to_bytes().as_slice())
                         .map_err(|e| format!("queued request: {e}"))?;
                 w.write(&decoded).map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())?;

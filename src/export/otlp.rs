@@ -9,6 +9,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -18,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::bytes::BufMut;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::codegen::{Bytes, GrpcMethod};
+use tonic::codegen::GrpcMethod;
 use tonic::metadata::{AsciiMetadataValue, MetadataKey, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Code;
@@ -216,12 +217,14 @@ impl OtlpExporter {
     ) -> Result<ExportOutcome, ExportError> {
         let spans = count_spans(&req);
         let bytes = prost::Message::encode_to_vec(&req);
-        self.export_encoded(EncodedRequest { bytes, spans }).await
+        self.export_encoded(EncodedRequest::from_bytes(bytes, spans))
+            .await
     }
 
     /// Send one request already encoded (`trace::request`), as `export` would send it.
     pub async fn export_encoded(&self, req: EncodedRequest) -> Result<ExportOutcome, ExportError> {
-        let payload = Bytes::from(req.bytes);
+        // Shared by the attempts; each copies its parts into the call's frame.
+        let payload = Arc::new(req);
         let mut client = tonic::client::Grpc::new(self.channel.clone());
         if self.cfg.gzip {
             client = client
@@ -301,7 +304,7 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 /// `TraceServiceClient::export` does, minus the encoding).
 async fn send(
     client: &mut tonic::client::Grpc<Channel>,
-    request: tonic::Request<Bytes>,
+    request: tonic::Request<Arc<EncodedRequest>>,
 ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
     client
         .ready()
@@ -317,7 +320,7 @@ async fn send(
 struct EncodedCodec;
 
 impl Codec for EncodedCodec {
-    type Encode = Bytes;
+    type Encode = Arc<EncodedRequest>;
     type Decode = ExportTraceServiceResponse;
     type Encoder = EncodedCodec;
     type Decoder = EncodedCodec;
@@ -332,11 +335,13 @@ impl Codec for EncodedCodec {
 }
 
 impl Encoder for EncodedCodec {
-    type Item = Bytes;
+    type Item = Arc<EncodedRequest>;
     type Error = tonic::Status;
 
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        dst.put_slice(&item);
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        for part in item.parts() {
+            dst.put_slice(part);
+        }
         Ok(())
     }
 }

@@ -5,20 +5,58 @@
 //!
 //! Each service (`mailtrace` for roots, else the hop's host) collects its encoded spans in
 //! its own buffer while messages are added; a finished request wraps those buffers in their
-//! `ResourceSpans`/`ScopeSpans` headers, whose lengths are then known.
+//! `ResourceSpans`/`ScopeSpans` headers, whose lengths are then known. The buffers become
+//! parts of the request as they are, not copied together: the transport copies the parts
+//! into its frame anyway, and a request is as large as its spans.
 
 use crate::correlate::{FastMap, Message};
 use crate::trace::model::{visit_spans, ModelOptions, ROOT_SERVICE, SCOPE_NAME};
 use crate::trace::view::Attr;
 use crate::trace::wire::{key_value_len, len_field_len, put_key_value, put_len_prefix, put_span};
 
-/// One `ExportTraceServiceRequest`, encoded.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One `ExportTraceServiceRequest`, encoded: its bytes are its parts one after another.
+#[derive(Debug, Clone, Default)]
 pub struct EncodedRequest {
-    pub bytes: Vec<u8>,
+    parts: Vec<Vec<u8>>,
     /// Spans in it.
     pub spans: usize,
 }
+
+impl EncodedRequest {
+    pub fn from_bytes(bytes: Vec<u8>, spans: usize) -> Self {
+        EncodedRequest {
+            parts: vec![bytes],
+            spans,
+        }
+    }
+
+    /// The request's bytes, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.parts.iter().map(Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(Vec::is_empty)
+    }
+
+    /// The request's bytes in one buffer.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.parts.concat()
+    }
+}
+
+/// Equal when their bytes are, however they are split.
+impl PartialEq for EncodedRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.spans == other.spans && self.to_bytes() == other.to_bytes()
+    }
+}
+
+impl Eq for EncodedRequest {}
 
 /// Spans of one service in the open request.
 #[derive(Debug)]
@@ -57,9 +95,9 @@ pub struct RequestEncoder {
     root: Vec<u8>,
     /// The encoded `ScopeSpans.scope` field, the same for every service.
     scope_field: Vec<u8>,
-    /// A finished request's buffer handed back (`recycle`), to write the next one into
-    /// without fresh pages from the allocator.
-    spare: Vec<u8>,
+    /// Span buffers of finished requests handed back (`recycle`), to write the next
+    /// request's spans into without fresh pages from the allocator.
+    spare: Vec<Vec<u8>>,
 }
 
 impl RequestEncoder {
@@ -194,34 +232,35 @@ impl RequestEncoder {
                 (resource, scope_spans, body)
             })
             .collect();
-        let total = sizes
-            .iter()
-            .map(|&(_, _, body)| len_field_len(REQUEST_RESOURCE_SPANS, body))
-            .sum();
-        let mut bytes = std::mem::take(&mut self.spare);
-        bytes.clear();
-        bytes.reserve_exact(total);
+        let mut parts = Vec::with_capacity(2 * order.len());
         for (&i, &(resource, scope_spans, body)) in order.iter().zip(&sizes) {
-            let s = &self.services[i];
-            put_len_prefix(&mut bytes, REQUEST_RESOURCE_SPANS, body);
-            put_len_prefix(&mut bytes, RESOURCE_SPANS_RESOURCE, resource);
-            put_key_value(&mut bytes, RESOURCE_ATTRIBUTES, &service_attr(&s.name));
-            put_len_prefix(&mut bytes, RESOURCE_SPANS_SCOPE_SPANS, scope_spans);
-            bytes.extend_from_slice(&self.scope_field);
-            bytes.extend_from_slice(&s.spans);
+            let s = &mut self.services[i];
+            let mut head =
+                Vec::with_capacity(len_field_len(REQUEST_RESOURCE_SPANS, body) - s.spans.len());
+            put_len_prefix(&mut head, REQUEST_RESOURCE_SPANS, body);
+            put_len_prefix(&mut head, RESOURCE_SPANS_RESOURCE, resource);
+            put_key_value(&mut head, RESOURCE_ATTRIBUTES, &service_attr(&s.name));
+            put_len_prefix(&mut head, RESOURCE_SPANS_SCOPE_SPANS, scope_spans);
+            head.extend_from_slice(&self.scope_field);
+            debug_assert_eq!(
+                head.len() + s.spans.len(),
+                len_field_len(REQUEST_RESOURCE_SPANS, body)
+            );
+            // The next request's spans go into a recycled buffer, else one as large.
+            let next = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(s.spans.len()));
+            parts.push(head);
+            parts.push(std::mem::replace(&mut s.spans, next));
         }
-        debug_assert_eq!(bytes.len(), total);
         out.push(EncodedRequest {
-            bytes,
+            parts,
             spans: self.spans,
         });
         self.spans = 0;
         if self.services.len() > MAX_KEPT_SERVICES {
             self.reset_services();
-        } else {
-            for s in &mut self.services {
-                s.spans.clear();
-            }
         }
     }
 }
@@ -248,10 +287,15 @@ impl RequestEncoder {
         Ok(())
     }
 
-    /// Hand back the buffer of a request that has been sent or counted, for reuse.
+    /// Hand back the buffers of a request that has been sent or counted, for reuse.
     pub fn recycle(&mut self, req: EncodedRequest) {
-        if req.bytes.capacity() > self.spare.capacity() {
-            self.spare = req.bytes;
+        // Its span buffers (every second part; headers are small), as many as services.
+        for mut buf in req.parts.into_iter().skip(1).step_by(2) {
+            if self.spare.len() >= self.services.len() {
+                break;
+            }
+            buf.clear();
+            self.spare.push(buf);
         }
     }
 }
