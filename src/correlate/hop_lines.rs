@@ -40,8 +40,9 @@ pub struct LineView<'a> {
 }
 
 /// Room for a hop's usual lines at the first one: a relay hop logs six to ten lines of
-/// under 200 bytes, so most hops never grow their buffer.
+/// under 200 bytes, so most hops never grow their buffers.
 const FIRST_TEXT_CAPACITY: usize = 1024;
+const FIRST_LINES_CAPACITY: usize = 8;
 
 impl HopLines {
     /// Keep a line. `false` (and nothing kept) only when the hop's text would pass 4 GiB,
@@ -54,6 +55,7 @@ impl HopLines {
         if self.text.capacity() == 0 {
             self.text
                 .reserve(FIRST_TEXT_CAPACITY.max(service.len() + text.len()));
+            self.lines.reserve(FIRST_LINES_CAPACITY);
         }
         self.text.push_str(service);
         self.text.push_str(text);
