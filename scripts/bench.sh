@@ -52,9 +52,10 @@ done
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BENCH_DIR=${BENCH_DIR:-$TARGET/bench-data}
-BIN=$TARGET/release/mailtrace
+BIN=$TARGET/dist/mailtrace
 mkdir -p "$BENCH_DIR"
-cargo build --release --locked --quiet
+# The shipped build (Cargo.toml `[profile.dist]`: whole-program optimisation).
+cargo build --profile dist --locked --quiet
 if [ "$MODE" = batch ]; then
   cargo bench --bench pipeline --locked --no-run --quiet 2>/dev/null
   PIPELINE=$(ls -t "$TARGET"/release/deps/pipeline-* | grep -v '\.d$' | head -1)
