@@ -24,7 +24,9 @@ impl ExportQueue {
     /// Queue a request; returns how many spans had to be evicted to stay within `max_spans`.
     pub fn push(&mut self, req: EncodedRequest, max_spans: usize) -> usize {
         self.spans += req.spans;
-        self.batches.push_back(req);
+        // Held until the endpoint takes it, maybe through an outage: without the room its
+        // buffers grew to (one copy, at the daemon's pace).
+        self.batches.push_back(req.compact());
         let mut evicted = 0;
         while self.spans > max_spans && self.batches.len() > 1 {
             if let Some(old) = self.batches.pop_front() {
@@ -128,7 +130,11 @@ mod tests {
     }
 
     fn request() -> ExportTraceServiceRequest {
-        let msg = crate::correlate::Message {
+        to_request(build_spans(&request_message(), &ModelOptions::default()))
+    }
+
+    fn request_message() -> crate::correlate::Message {
+        crate::correlate::Message {
             message_id: "q@x".into(),
             hops: vec![crate::correlate::Hop::new(
                 "mx",
@@ -138,8 +144,7 @@ mod tests {
             )],
             incomplete: false,
             notice_of: None,
-        };
-        to_request(build_spans(&msg, &ModelOptions::default()))
+        }
     }
 
     #[test]
@@ -159,5 +164,27 @@ mod tests {
         );
         let back: ExportQueue = serde_json::from_str(&old).unwrap();
         assert_eq!(back.front(), Some(&encoded(&request())));
+    }
+
+    #[test]
+    fn holds_requests_without_their_buffers_spare_room() {
+        use crate::trace::request::RequestEncoder;
+        let msg = request_message();
+        let mut enc = RequestEncoder::new(1);
+        let mut out = Vec::new();
+        // The second request's buffers were made as large as the first's, and grew.
+        for _ in 0..40 {
+            enc.push(&msg, &ModelOptions::default(), &mut out);
+        }
+        enc.finish_into(&mut out);
+        let grown = out.into_iter().find(|r| r.allocated() > r.len());
+        // (Taken out, not cloned: a clone has no spare room.)
+        let req = grown.expect("a finished request with spare room");
+        let bytes = req.to_bytes();
+        let mut q = ExportQueue::default();
+        q.push(req, 1_000);
+        let held = q.front().unwrap();
+        assert_eq!(held.to_bytes(), bytes);
+        assert_eq!(held.allocated(), held.len());
     }
 }

@@ -47,6 +47,17 @@ impl EncodedRequest {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.parts.concat()
     }
+
+    /// Bytes allocated for it: a finished request's span buffers keep the room they grew
+    /// to, up to twice their bytes.
+    pub fn allocated(&self) -> usize {
+        self.parts.iter().map(Vec::capacity).sum()
+    }
+
+    /// The same request in one buffer of its exact size, for one that is held a while.
+    pub fn compact(self) -> Self {
+        Self::from_bytes(self.to_bytes(), self.spans)
+    }
 }
 
 /// Equal when their bytes are, however they are split.
