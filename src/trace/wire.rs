@@ -186,6 +186,25 @@ fn len_key(tag: u32) -> u8 {
 /// keys and lengths put together, not field by field; the others (a log line) are written
 /// with their lengths worked out first, so that nothing moves after writing.
 pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
+    // A short string (most attributes) takes a path of its own, small enough to inline.
+    if let Value::Str(v) = &a.value {
+        let (key, value) = (a.key.as_bytes(), v.as_bytes());
+        // Key part, then value part: each a key byte and a one-byte length.
+        let any = 2 + value.len();
+        let body = 2 + key.len() + 2 + any;
+        if tag < 16 && !key.is_empty() && body < 0x80 {
+            put_short_key(buf, tag, body, key);
+            put_two_heads(buf, (KV_VALUE, any), (ANY_STRING, value.len()));
+            buf.extend_from_slice(value);
+            return;
+        }
+    }
+    put_other_key_value(buf, tag, a);
+}
+
+/// `put_key_value` of any but a short string.
+#[inline(never)]
+fn put_other_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
     let key = a.key.as_bytes();
     let key_part = opt_bytes_len(KV_KEY, key);
     let short = |body: usize| tag < 16 && !key.is_empty() && body < 0x80;
@@ -194,12 +213,6 @@ pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
             let value = v.as_bytes();
             let any = string_any_len(v);
             let body = key_part + len_field_len(KV_VALUE, any);
-            if short(body) {
-                put_short_key(buf, tag, body, key);
-                put_two_heads(buf, (KV_VALUE, any), (ANY_STRING, value.len()));
-                buf.extend_from_slice(value);
-                return;
-            }
             buf.reserve(len_field_len(tag, body));
             put_len_prefix(buf, tag, body);
             put_opt_bytes(buf, KV_KEY, key);
