@@ -26,7 +26,9 @@ use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Spa
 use crate::correlate::{Hop, Message, TimedAttempt};
 use crate::parse::{AttemptStatus, Mta};
 use crate::trace::ids::{self, HopIds, SpanId, TraceId};
-use crate::trace::view::{notice_kind_str, ns, Attr, EventView, LinkView, Name, SpanView, Value};
+use crate::trace::view::{
+    notice_kind_str, ns, Attr, EventView, LinkView, Name, SpanView, Strs, Value,
+};
 
 /// `service.name` of the root span's resource.
 pub const ROOT_SERVICE: &str = "mailtrace";
@@ -432,18 +434,17 @@ impl<'a> HopContext<'a> {
                 .iter()
                 .map(|r| {
                     let parts = [r.stage.as_deref(), r.code.as_deref(), r.dsn.as_deref()];
-                    let text = parts
+                    parts
                         .into_iter()
                         .flatten()
                         .chain([r.reason.as_str()])
                         .collect::<Vec<_>>()
-                        .join(" ");
-                    Cow::Owned(text)
+                        .join(" ")
                 })
                 .collect();
             attrs.push(Attr {
                 key: "email.rejects",
-                value: Value::StrList(rejects),
+                value: Value::StrList(Strs::Owned(rejects)),
             });
         }
 

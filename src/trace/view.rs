@@ -22,7 +22,28 @@ pub enum Value<'a> {
     Bool(bool),
     Double(f64),
     /// An `ArrayValue` of strings.
-    StrList(Vec<Cow<'a, str>>),
+    StrList(Strs<'a>),
+}
+
+/// Strings of an `ArrayValue`: borrowed from the message (recipients, hosts, queue IDs;
+/// a list of them is made once, in the vector it was gathered in), or made for the span.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strs<'a> {
+    Borrowed(Vec<&'a str>),
+    Owned(Vec<String>),
+}
+
+impl Strs<'_> {
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let (borrowed, owned): (&[&str], &[String]) = match self {
+            Strs::Borrowed(v) => (v, &[]),
+            Strs::Owned(v) => (&[], v),
+        };
+        borrowed
+            .iter()
+            .copied()
+            .chain(owned.iter().map(String::as_str))
+    }
 }
 
 /// One span attribute.
@@ -71,7 +92,8 @@ impl<'a> Attr<'a> {
     pub fn strs(key: &'static str, v: impl IntoIterator<Item = &'a str>) -> Self {
         Attr {
             key,
-            value: Value::StrList(v.into_iter().map(Cow::Borrowed).collect()),
+            // A `Vec<&str>` is taken as it is (collected in place).
+            value: Value::StrList(Strs::Borrowed(v.into_iter().collect())),
         }
     }
 

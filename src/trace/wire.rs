@@ -8,7 +8,7 @@
 //! the usual size, so a body rarely moves. Tests compare the two encodings on the fixtures
 //! and on generated messages.
 
-use crate::trace::view::{Attr, EventView, LinkView, SpanView, Value};
+use crate::trace::view::{Attr, EventView, LinkView, SpanView, Strs, Value};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -96,7 +96,7 @@ fn string_any_len(s: &str) -> usize {
     len_field_len(ANY_STRING, s.len())
 }
 
-fn array_len(list: &[std::borrow::Cow<'_, str>]) -> usize {
+fn array_len(list: &Strs) -> usize {
     list.iter()
         .map(|s| len_field_len(ARRAY_VALUES, string_any_len(s)))
         .sum()
@@ -128,7 +128,7 @@ fn put_any_value(buf: &mut Vec<u8>, v: &Value) {
             buf.extend_from_slice(&d.to_bits().to_le_bytes());
         }
         Value::StrList(list) => put_nested(buf, ANY_ARRAY, 1, |buf| {
-            for s in list {
+            for s in list.iter() {
                 put_nested(buf, ARRAY_VALUES, 1, |buf| {
                     put_bytes(buf, ANY_STRING, s.as_bytes())
                 });
@@ -243,7 +243,7 @@ fn put_other_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
             if short(body) {
                 put_short_key(buf, tag, body, key);
                 put_two_heads(buf, (KV_VALUE, any), (ANY_ARRAY, array));
-                for s in list {
+                for s in list.iter() {
                     put_two_heads(
                         buf,
                         (ARRAY_VALUES, string_any_len(s)),
@@ -444,7 +444,6 @@ mod tests {
     #[test]
     fn key_values_of_every_size_match_prost() {
         use crate::trace::view::Attr;
-        use std::borrow::Cow;
         let text = |n: usize| "x".repeat(n);
         let mut attrs: Vec<Attr> = Vec::new();
         for key in ["", "k", "email.recipients", "delay.duration_seconds"] {
@@ -452,21 +451,18 @@ mod tests {
                 attrs.push(Attr::string(key, text(n)));
                 attrs.push(Attr {
                     key,
-                    value: Value::StrList(vec![Cow::Owned(text(n))]),
+                    value: Value::StrList(Strs::Owned(vec![text(n)])),
                 });
                 attrs.push(Attr {
                     key,
-                    value: Value::StrList(vec![Cow::Owned(text(n)), Cow::Borrowed("a@b")]),
+                    value: Value::StrList(Strs::Owned(vec![text(n), "a@b".into()])),
                 });
             }
-            let many = (0..60).map(|_| Cow::Borrowed("ab@c")).collect();
+            attrs.push(Attr::strs(key, ["ab@c"; 60]));
+            attrs.push(Attr::strs(key, []));
             attrs.push(Attr {
                 key,
-                value: Value::StrList(many),
-            });
-            attrs.push(Attr {
-                key,
-                value: Value::StrList(Vec::new()),
+                value: Value::StrList(Strs::Owned(Vec::new())),
             });
             for d in [0.0, -1.5, f64::NAN, 1e300] {
                 attrs.push(Attr::double(key, d));
