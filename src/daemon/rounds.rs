@@ -26,7 +26,7 @@ use crate::source::document::{DocumentContext, Shapes};
 use crate::source::file::{FileFollower, FileOffsets, StartAt};
 use crate::source::opensearch::{OpenSearchSettings, OpenSearchSource};
 use crate::trace::model::ModelOptions;
-use crate::trace::request::{encode_requests, EncodedRequest};
+use crate::trace::request::{EncodedRequest, RequestEncoder};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 const SEC: i64 = 1_000_000_000;
@@ -566,9 +566,17 @@ fn enqueue(
             let _ = writeln!(out, "{}", render_message(msg));
         }
     }
-    for req in encode_requests(released, model, DEFAULT_SPANS_PER_REQUEST) {
-        push(state, req, max_spans, metrics);
-    }
+    // Each request is queued in one exact buffer as soon as it is finished, and its span
+    // buffers go back to the encoder: a round's requests are not all held with the room
+    // their buffers grew to.
+    let mut encoder = RequestEncoder::new(DEFAULT_SPANS_PER_REQUEST);
+    let queued = encoder.encode_all(released, model, |encoder, req| {
+        let held = EncodedRequest::from_bytes(req.to_bytes(), req.spans);
+        encoder.recycle(req);
+        push(state, held, max_spans, metrics);
+        Ok::<_, std::convert::Infallible>(())
+    });
+    let Ok(()) = queued;
 }
 
 fn push(state: &mut PersistedState, req: EncodedRequest, max_spans: usize, metrics: &Metrics) {

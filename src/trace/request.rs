@@ -56,7 +56,10 @@ impl EncodedRequest {
 
     /// The same request in one buffer of its exact size, for one that is held a while.
     pub fn compact(self) -> Self {
-        Self::from_bytes(self.to_bytes(), self.spans)
+        match self.parts.as_slice() {
+            [one] if one.capacity() == one.len() => self,
+            _ => Self::from_bytes(self.to_bytes(), self.spans),
+        }
     }
 }
 
