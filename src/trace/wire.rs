@@ -173,10 +173,20 @@ pub fn key_value_len(a: &Attr) -> usize {
     opt_bytes_len(KV_KEY, a.key.as_bytes()) + len_field_len(KV_VALUE, any_value_len(&a.value))
 }
 
+/// The key byte of a field numbered under 16.
+fn key_byte(tag: u32, wire_type: u32) -> u8 {
+    debug_assert!(tag < 16);
+    (tag << 3 | wire_type) as u8
+}
+
 /// The key byte of a length-delimited field numbered under 16.
 fn len_key(tag: u32) -> u8 {
-    debug_assert!(tag < 16);
-    (tag << 3 | LEN) as u8
+    key_byte(tag, LEN)
+}
+
+/// Whether a `KeyValue` is short (`put_key_value`): every length in it is one byte.
+fn is_short(tag: u32, key: &[u8], body: usize) -> bool {
+    tag < 16 && !key.is_empty() && body < 0x80
 }
 
 /// A `KeyValue` as field `tag` of its parent.
@@ -192,7 +202,7 @@ pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
         // Key part, then value part: each a key byte and a one-byte length.
         let any = 2 + value.len();
         let body = 2 + key.len() + 2 + any;
-        if tag < 16 && !key.is_empty() && body < 0x80 {
+        if is_short(tag, key, body) {
             put_short_key(buf, tag, body, key);
             put_two_heads(buf, (KV_VALUE, any), (ANY_STRING, value.len()));
             buf.extend_from_slice(value);
@@ -207,7 +217,6 @@ pub fn put_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
 fn put_other_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
     let key = a.key.as_bytes();
     let key_part = opt_bytes_len(KV_KEY, key);
-    let short = |body: usize| tag < 16 && !key.is_empty() && body < 0x80;
     match &a.value {
         Value::Str(v) => {
             let value = v.as_bytes();
@@ -222,13 +231,13 @@ fn put_other_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
         Value::Double(d) => {
             const ANY: usize = 9;
             let body = key_part + 2 + ANY;
-            if short(body) {
+            if is_short(tag, key, body) {
                 put_short_key(buf, tag, body, key);
                 let mut value = [0u8; 2 + ANY];
                 value[..3].copy_from_slice(&[
                     len_key(KV_VALUE),
                     ANY as u8,
-                    (ANY_DOUBLE << 3 | FIXED64) as u8,
+                    key_byte(ANY_DOUBLE, FIXED64),
                 ]);
                 value[3..].copy_from_slice(&d.to_bits().to_le_bytes());
                 buf.extend_from_slice(&value);
@@ -240,7 +249,7 @@ fn put_other_key_value(buf: &mut Vec<u8>, tag: u32, a: &Attr) {
             let array = array_len(list);
             let any = len_field_len(ANY_ARRAY, array);
             let body = key_part + len_field_len(KV_VALUE, any);
-            if short(body) {
+            if is_short(tag, key, body) {
                 put_short_key(buf, tag, body, key);
                 put_two_heads(buf, (KV_VALUE, any), (ANY_ARRAY, array));
                 for s in list.iter() {
@@ -379,7 +388,7 @@ pub fn put_span(buf: &mut Vec<u8>, tag: u32, v: &SpanView) {
         // `SpanKind` is 0 to 5: a one-byte varint, left out when 0.
         let kind = v.kind as i32 as u8;
         if kind != 0 {
-            fixed[..2].copy_from_slice(&[(SPAN_KIND << 3 | VARINT) as u8, kind]);
+            fixed[..2].copy_from_slice(&[key_byte(SPAN_KIND, VARINT), kind]);
             n = 2;
         }
         for (tag, t) in [
@@ -387,7 +396,7 @@ pub fn put_span(buf: &mut Vec<u8>, tag: u32, v: &SpanView) {
             (SPAN_END, v.end_time_unix_nano),
         ] {
             if t != 0 {
-                fixed[n] = (tag << 3 | FIXED64) as u8;
+                fixed[n] = key_byte(tag, FIXED64);
                 fixed[n + 1..n + 9].copy_from_slice(&t.to_le_bytes());
                 n += 9;
             }
