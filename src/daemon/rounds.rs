@@ -571,7 +571,7 @@ fn enqueue(
     // their buffers grew to.
     let mut encoder = RequestEncoder::new(DEFAULT_SPANS_PER_REQUEST);
     let queued = encoder.encode_all(released, model, |encoder, req| {
-        let held = EncodedRequest::from_bytes(req.to_bytes(), req.spans);
+        let held = req.compact_copy();
         encoder.recycle(req);
         push(state, held, max_spans, metrics);
         Ok::<_, std::convert::Infallible>(())

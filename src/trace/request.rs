@@ -58,8 +58,13 @@ impl EncodedRequest {
     pub fn compact(self) -> Self {
         match self.parts.as_slice() {
             [one] if one.capacity() == one.len() => self,
-            _ => Self::from_bytes(self.to_bytes(), self.spans),
+            _ => self.compact_copy(),
         }
+    }
+
+    /// `compact`, leaving this one to be recycled.
+    pub fn compact_copy(&self) -> Self {
+        Self::from_bytes(self.to_bytes(), self.spans)
     }
 }
 
