@@ -115,13 +115,15 @@ pub struct AttemptIdentity<'a, R: AsRef<str> = String> {
 }
 
 impl<R: AsRef<str>> AttemptIdentity<'_, R> {
-    fn hop(&self) -> HopIds {
+    /// The attempt's span ID and its stages' IDs, as `HopIds` gives them to the model.
+    fn ids(&self) -> (SpanId, StageIds) {
         HopIds::new(self.message_id, self.host, self.queue_id)
+            .attempt(self.timestamp_ns, self.recipients)
     }
 
     /// Span ID of the attempt itself.
     pub fn span_id(&self) -> SpanId {
-        self.hop().attempt(self.timestamp_ns, self.recipients).0
+        self.ids().0
     }
 
     /// Span ID of one delay stage (`before_qmgr`, `queue_time`, …) of this attempt.
@@ -131,7 +133,7 @@ impl<R: AsRef<str>> AttemptIdentity<'_, R> {
 
     /// The stage span IDs of this attempt, hashing the identity once for all of them.
     pub fn stage_ids(&self) -> StageIds {
-        self.hop().attempt(self.timestamp_ns, self.recipients).1
+        self.ids().1
     }
 }
 
